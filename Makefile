@@ -1,0 +1,93 @@
+# bottle: bottled (server) and bottle (client).
+#   make            build both into build/
+#   make run        install missing packages, build, run bottled on 127.0.0.1:4000
+#   make test       install missing packages, build, unit + system tests, then the
+#                   system tests again against an AddressSanitizer+UBSan build
+#   make install    PREFIX=/usr/local DESTDIR=
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+SBINDIR  ?= $(PREFIX)/sbin
+BUILD    ?= build
+PYTEST   ?= pytest-3
+
+WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
+ALL_CPPFLAGS = -D_GNU_SOURCE -Isrc -MMD -MP $(CPPFLAGS)
+ALL_CFLAGS   = -std=c17 $(WARN) $(CFLAGS) $(CFLAGS_EXTRA)
+ALL_LDFLAGS  = $(LDFLAGS)
+
+SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+
+COMMON   = xmalloc log timefmt escape net buf line tpkt framing nick
+SERVER   = $(COMMON) loop loop_epoll room conn cmd commands server bottled
+CLIENT   = $(COMMON)
+
+obj = $(patsubst %,$(BUILD)/%.o,$(1))
+
+all: $(BUILD)/bottled
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD):
+	mkdir -p $@
+
+$(BUILD)/bottled: $(call obj,$(SERVER))
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@
+
+# ---- unit tests: one cmocka program per module, linked with what it tests ----
+UNIT_TESTS = tpkt nick line framing buf timefmt cmd escape
+UNIT_DEPS_tpkt    = tpkt
+UNIT_DEPS_nick    = nick
+UNIT_DEPS_line    = line xmalloc
+UNIT_DEPS_framing = framing line tpkt buf xmalloc
+UNIT_DEPS_buf     = buf xmalloc
+UNIT_DEPS_timefmt = timefmt
+UNIT_DEPS_cmd     = cmd escape
+UNIT_DEPS_escape  = escape
+
+.SECONDEXPANSION:
+$(BUILD)/test_%: tests/unit/test_%.c $$(call obj,$$(UNIT_DEPS_$$*)) | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $^ -lcmocka -o $@
+
+unit: $(patsubst %,$(BUILD)/test_%,$(UNIT_TESTS))
+	@for t in $^; do echo "== $$t"; ./$$t || exit 1; done
+
+# ---- system tests ----
+system: all
+	BOTTLED=$(abspath $(BUILD)/bottled) $(PYTEST) -q tests/system
+
+deps:
+	@scripts/deps
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all unit
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) system
+	$(MAKE) asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(MAKE) BUILD=build-asan system
+
+run: deps all
+	./$(BUILD)/bottled -l 127.0.0.1:4000 -d ./bottle-data
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR)
+	install -m 755 $(BUILD)/bottled $(DESTDIR)$(SBINDIR)/bottled
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/bottled
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all unit system deps asan test run install uninstall clean
+
+-include $(wildcard $(BUILD)/*.d)

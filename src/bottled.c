@@ -1,0 +1,156 @@
+/* bottled.c - the server's main: options in, a configured server out, run. */
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"Usage: bottled [OPTION]...\n"
+"A single-threaded TCP server: a command protocol for telnet and netcat, a chat\n"
+"room whose messages travel in TPKT frames (RFC 1006), and resumable file transfer.\n"
+"\n"
+"  -l, --listen HOST:PORT     address to listen on; repeatable; IPv6 as [::1]:4000;\n"
+"                             port 0 picks a free port (the log names it)\n"
+"                             (default " BOTTLE_DEFAULT_ADDR ")\n"
+"  -d, --dir DIR              storage folder, created if missing\n"
+"                             (default " BOTTLE_DEFAULT_DIR ")\n"
+"      --max-clients N        clients served at once; more get \"ERR server full\"\n"
+"                             (default %d)\n"
+"      --max-line BYTES       longest command line (default %d)\n"
+"      --max-frame BYTES      largest TPKT frame accepted, 5..65535 (default 65535)\n"
+"      --max-output BYTES     output queued for one client before it is cut off\n"
+"                             as too slow (default %d)\n"
+"      --greeting-delay MS    wait this long for a TPKT client's first byte before\n"
+"                             greeting in line mode (default %d)\n"
+"      --idle-timeout SECONDS close clients silent this long (default 0: never)\n"
+"      --keepalive IDLE,INTERVAL,COUNT\n"
+"                             TCP keepalive: probe after IDLE seconds of silence,\n"
+"                             every INTERVAL seconds, give up after COUNT probes;\n"
+"                             also sets TCP_USER_TIMEOUT to the same window\n"
+"                             (default %d,%d,%d: a dead peer is noticed within %d s)\n"
+"  -v, --verbose              log more (repeatable)\n"
+"  -q, --quiet                log only warnings and errors\n"
+"  -h, --help                 show this help and exit\n"
+"  -V, --version              show the version and exit\n"
+"\n"
+"Connect with telnet or nc and type HELP, or use the bottle client.\n"
+"SIGINT or SIGTERM: stop accepting, tell every client, flush, exit 0.\n"
+"\n"
+"Exit status:\n"
+"  0  stopped by SIGINT or SIGTERM, or --help/--version\n"
+"  1  cannot start: address in use, storage folder unusable, ...\n"
+"  2  bad command-line usage\n",
+		BOTTLE_DEFAULT_MAX_CLIENTS, BOTTLE_DEFAULT_MAX_LINE, BOTTLE_DEFAULT_MAX_OUTPUT,
+		BOTTLE_DEFAULT_GREETING_MS, BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL,
+		BOTTLE_DEFAULT_KEEPCNT,
+		BOTTLE_DEFAULT_KEEPIDLE + BOTTLE_DEFAULT_KEEPINTVL * BOTTLE_DEFAULT_KEEPCNT);
+}
+
+/* A whole number in [min, max], or a usage error naming the option. */
+static unsigned long long number_arg(const char *opt, const char *s,
+                                     unsigned long long min, unsigned long long max)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
+		fatalx(EXIT_USAGE, "%s: expected a number from %llu to %llu, got '%s'",
+		       opt, min, max, s);
+	return v;
+}
+
+enum {
+	OPT_MAX_CLIENTS = 256, OPT_MAX_LINE, OPT_MAX_FRAME, OPT_MAX_OUTPUT, OPT_GREETING,
+	OPT_IDLE, OPT_KEEPALIVE,
+};
+
+static const struct option long_options[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "dir", required_argument, NULL, 'd' },
+	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
+	{ "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
+	{ "greeting-delay", required_argument, NULL, OPT_GREETING },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void parse_option(struct server_config *cfg, int opt, int *verbosity)
+{
+	switch (opt) {
+	case 'l':
+		if (cfg->nlisten == SERVER_MAX_LISTEN)
+			fatalx(EXIT_USAGE, "at most %d --listen addresses", SERVER_MAX_LISTEN);
+		cfg->listen[cfg->nlisten++] = optarg;
+		break;
+	case 'd': cfg->dir = optarg; break;
+	case OPT_MAX_CLIENTS: cfg->max_clients = number_arg("--max-clients", optarg, 1, 1000000); break;
+	case OPT_MAX_LINE: cfg->max_line = number_arg("--max-line", optarg, 16, 16 << 20); break;
+	case OPT_MAX_FRAME: cfg->max_frame = number_arg("--max-frame", optarg, 5, 65535); break;
+	case OPT_MAX_OUTPUT: cfg->max_output = number_arg("--max-output", optarg, 4096, 1ull << 32); break;
+	case OPT_GREETING: cfg->greeting_ms = (unsigned)number_arg("--greeting-delay", optarg, 0, 60000); break;
+	case OPT_IDLE: cfg->idle_timeout_s = (unsigned)number_arg("--idle-timeout", optarg, 0, 1u << 30); break;
+	case OPT_KEEPALIVE:
+		if (net_parse_keepalive(optarg, &cfg->keepalive) < 0)
+			fatalx(EXIT_USAGE, "--keepalive: expected IDLE,INTERVAL,COUNT (e.g. 15,5,6), got '%s'",
+			       optarg);
+		break;
+	case 'v': (*verbosity)++; break;
+	case 'q': *verbosity = -1; break;
+	case 'h': usage(stdout); exit(0);
+	case 'V': printf("bottled %s\n", BOTTLE_VERSION); exit(0);
+	default:
+		fprintf(stderr, "Try 'bottled --help' for more information.\n");
+		exit(EXIT_USAGE);
+	}
+}
+
+static void prepare_dir(const char *dir)
+{
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		fatal(1, "cannot create storage folder %s", dir);
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		fatalx(1, "storage folder %s is not a directory", dir);
+}
+
+int main(int argc, char **argv)
+{
+	struct server_config cfg;
+	int opt, verbosity = 0;
+
+	server_config_defaults(&cfg);
+	while ((opt = getopt_long(argc, argv, "l:d:vqhV", long_options, NULL)) != -1)
+		parse_option(&cfg, opt, &verbosity);
+	if (optind < argc)
+		fatalx(EXIT_USAGE, "unexpected argument '%s' (try --help)", argv[optind]);
+	if (cfg.nlisten == 0)
+		cfg.listen[cfg.nlisten++] = BOTTLE_DEFAULT_ADDR;
+	log_set_level(verbosity < 0 ? LOG_WARN : verbosity > 0 ? LOG_DEBUG : LOG_INFO);
+	prepare_dir(cfg.dir);
+	setvbuf(stderr, NULL, _IOLBF, 0);
+
+	log_info("bottled %s starting (pid %ld, storage %s)", BOTTLE_VERSION, (long)getpid(), cfg.dir);
+	struct server *srv = server_new(&cfg);
+	int status = server_run(srv);
+	server_free(srv);
+	return status;
+}

@@ -1,0 +1,43 @@
+/* buf.h - reference-counted byte blocks and a per-connection output queue.
+ * No sockets here except the one writev in outq_flush. */
+#ifndef BOTTLE_BUF_H
+#define BOTTLE_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* An immutable-once-shared block of bytes. A broadcast encodes a message into one
+ * blob and every receiver's queue holds a reference to it. */
+struct blob {
+	unsigned int refs;       /* a block with one reference may still grow */
+	size_t len, cap;
+	unsigned char data[];
+};
+
+struct blob *blob_new(size_t cap);                 /* refs = 1, len = 0 */
+struct blob *blob_from(const void *data, size_t len);
+void blob_append(struct blob *b, const void *data, size_t len);  /* must fit in cap */
+struct blob *blob_ref(struct blob *b);
+void blob_unref(struct blob *b);
+
+/* Output queue: a ring of blob references, the first one partly sent. */
+struct outq {
+	struct blob **ring;
+	size_t head, count, cap;
+	size_t head_off;         /* bytes of ring[head] already written */
+	size_t bytes;            /* unsent bytes in the queue */
+};
+
+void outq_init(struct outq *q);
+void outq_free(struct outq *q);
+/* Queues a reference to b (the caller keeps its own). */
+void outq_push(struct outq *q, struct blob *b);
+/* Copies bytes in, reusing the private tail block when it has room. */
+void outq_append(struct outq *q, const void *data, size_t len);
+static inline size_t outq_bytes(const struct outq *q) { return q->bytes; }
+/* Writes as much as the socket takes with writev. Returns bytes written (0 when the
+ * socket is full or the queue empty) or -1 with errno on a real error. */
+ssize_t outq_flush(struct outq *q, int fd);
+
+#endif

@@ -1,0 +1,44 @@
+/* cmd.c - parsing and dispatch; the handlers live with what they act on. */
+#include "cmd.h"
+#include "conn.h"
+#include "escape.h"
+
+#include <strings.h>
+#include <string.h>
+
+#define CMD_SHOW_VERB 64     /* bytes of an unknown verb echoed back */
+
+void cmd_split(const char *line, size_t len, const char **verb, size_t *vlen,
+               const char **arg, size_t *alen)
+{
+	const char *sp = memchr(line, ' ', len);
+
+	*verb = line;
+	*vlen = sp ? (size_t)(sp - line) : len;
+	*arg = sp ? sp + 1 : line + len;
+	*alen = sp ? len - *vlen - 1 : 0;
+}
+
+const struct cmd_def *cmd_find(const char *verb, size_t vlen)
+{
+	for (const struct cmd_def *d = cmd_table; d->name; d++)
+		if (strlen(d->name) == vlen && strncasecmp(d->name, verb, vlen) == 0)
+			return d;
+	return NULL;
+}
+
+void cmd_execute(struct conn *c, const char *line, size_t len)
+{
+	const char *verb, *arg;
+	size_t vlen, alen;
+
+	cmd_split(line, len, &verb, &vlen, &arg, &alen);
+	const struct cmd_def *d = cmd_find(verb, vlen);
+	if (!d) {
+		char shown[4 * CMD_SHOW_VERB + 8];
+		escape_text(shown, sizeof shown, verb, vlen < CMD_SHOW_VERB ? vlen : CMD_SHOW_VERB);
+		conn_err(c, "unknown command: %s", shown);
+		return;
+	}
+	d->fn(c, arg, alen);
+}

@@ -1,0 +1,30 @@
+/* cmd.h - the command language shared by every framing: "VERB[ argument]".
+ * The verb is case-insensitive; the argument is the raw rest after one space. */
+#ifndef BOTTLE_CMD_H
+#define BOTTLE_CMD_H
+
+#include <stddef.h>
+
+struct conn;
+
+typedef void cmd_fn(struct conn *c, const char *arg, size_t len);
+
+struct cmd_def {
+	const char *name;
+	const char *usage;       /* "ECHO <text>" */
+	const char *summary;     /* "reply with the text" */
+	cmd_fn *fn;
+};
+
+/* The table of commands, ending with a { NULL } entry (commands.c). */
+extern const struct cmd_def cmd_table[];
+
+/* Splits a command into verb and argument. */
+void cmd_split(const char *line, size_t len, const char **verb, size_t *vlen,
+               const char **arg, size_t *alen);
+/* Finds a verb in the table, ignoring case; NULL if unknown. */
+const struct cmd_def *cmd_find(const char *verb, size_t vlen);
+/* Runs one command for c: the handler replies, or "ERR unknown command: VERB". */
+void cmd_execute(struct conn *c, const char *line, size_t len);
+
+#endif

@@ -1,0 +1,322 @@
+/* conn.c - one connection's life: greeting, read -> frame -> command, replies
+ * into the output queue, flush, and close. Nothing here blocks: reads take what
+ * the socket has, writes stop when the socket is full and wait for EPOLLOUT. */
+#include "conn.h"
+#include "cmd.h"
+#include "escape.h"
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+#include "xmalloc.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+
+/* Replies up to this size are copied into the queue's tail block, so a burst of
+ * pipelined replies goes out in one writev slot instead of one each. */
+#define CONN_COPY_BELOW 512
+
+static const struct {
+	const char *log;         /* for the server log */
+	const char *leave;       /* for the room's LEAVE event */
+} end_texts[] = {
+	[END_QUIT] = { "quit", "quit" },
+	[END_PEER_CLOSED] = { "peer closed", "closed" },
+	[END_RESET] = { "reset", "closed" },
+	[END_KEEPALIVE] = { "keepalive timeout", "timeout" },
+	[END_OVERFLOW] = { "output overflow", "too slow" },
+	[END_IDLE] = { "idle", "timeout" },
+	[END_PROTOCOL] = { "protocol error", "closed" },
+	[END_SHUTDOWN] = { "shutdown", "shutdown" },
+	[END_FULL] = { "server full", "closed" },
+	[END_ERROR] = { "error", "closed" },
+};
+
+const char *conn_end_text(enum conn_end why) { return end_texts[why].log; }
+const char *conn_leave_text(enum conn_end why) { return end_texts[why].leave; }
+
+static void conn_deliver(struct member *m, struct room_msg *msg);
+static const struct member_ops conn_member_ops = { .deliver = conn_deliver };
+
+struct conn *conn_new(struct server *srv, int fd, const struct sockaddr_storage *peer)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->srv = srv;
+	c->fd = fd;
+	c->state = CONN_GREETING;
+	c->last_active = loop_now(srv->loop);
+	c->member.ops = &conn_member_ops;
+	outq_init(&c->out);
+	net_addr_text(peer, c->peer);
+	return c;
+}
+
+void conn_free(struct conn *c)
+{
+	if (c->framed)
+		framer_free(&c->framer);
+	outq_free(&c->out);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+}
+
+bool conn_alive(const struct conn *c)
+{
+	return c->state != CONN_DEAD;
+}
+
+/* ---- ending ---- */
+
+static enum conn_end end_from_errno(int err)
+{
+	switch (err) {
+	case ECONNRESET: case EPIPE: case ECONNABORTED: return END_RESET;
+	case ETIMEDOUT: case EHOSTUNREACH: case ENETUNREACH: return END_KEEPALIVE;
+	default: return END_ERROR;
+	}
+}
+
+void conn_close(struct conn *c, enum conn_end why)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	c->state = CONN_DEAD;
+	c->end = why;
+	loop_timer_stop(c->srv->loop, &c->greet_timer);
+	loop_unwatch(c->srv->loop, c->fd);
+	if (c->stream)
+		c->stream->abort(c);
+	c->stream = NULL;
+	/* Leaving the room and freeing wait for the server's reaper: we may be inside
+	 * a broadcast that is walking the member list right now. */
+	server_conn_died(c->srv, c);
+}
+
+void conn_close_after_flush(struct conn *c, enum conn_end why)
+{
+	if (c->state == CONN_DEAD || c->state == CONN_DRAINING)
+		return;
+	loop_timer_stop(c->srv->loop, &c->greet_timer);
+	c->state = CONN_DRAINING;
+	c->end = why;
+	c->last_active = loop_now(c->srv->loop);
+	loop_set_mask(c->srv->loop, c->fd, loop_get_mask(c->srv->loop, c->fd) & ~LOOP_READABLE);
+	server_want_flush(c->srv, c);
+}
+
+/* ---- output ---- */
+
+void conn_send_blob(struct conn *c, struct blob *b)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	if (b->len < CONN_COPY_BELOW)
+		outq_append(&c->out, b->data, b->len);
+	else
+		outq_push(&c->out, b);
+	server_want_flush(c->srv, c);
+	if (outq_bytes(&c->out) > c->srv->cfg.max_output) {
+		log_warn("%s: output over %zu bytes, disconnecting", c->peer, c->srv->cfg.max_output);
+		conn_close(c, END_OVERFLOW);
+	}
+}
+
+void conn_send_raw(struct conn *c, const void *data, size_t len)
+{
+	struct blob *b = blob_from(data, len);
+	conn_send_blob(c, b);
+	blob_unref(b);
+}
+
+void conn_reply(struct conn *c, const char *status, const char *text, size_t len)
+{
+	char head[8];
+	int n = snprintf(head, sizeof head, len ? "%s " : "%s", status);
+	struct blob *b = framing_encode(c->framed ? c->framer.kind : FRAMING_LINE,
+	                                head, (size_t)n, text, len);
+	conn_send_blob(c, b);
+	blob_unref(b);
+}
+
+static void conn_vreply(struct conn *c, const char *status, const char *fmt, va_list ap)
+{
+	char text[4096];
+	int n = vsnprintf(text, sizeof text, fmt, ap);
+	if (n < 0)
+		n = 0;
+	conn_reply(c, status, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
+
+void conn_ok(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	conn_vreply(c, "OK", fmt, ap);
+	va_end(ap);
+}
+
+void conn_err(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	conn_vreply(c, "ERR", fmt, ap);
+	va_end(ap);
+}
+
+static void conn_deliver(struct member *m, struct room_msg *msg)
+{
+	struct conn *c = container_of(m, struct conn, member);
+	if (c->state != CONN_OPEN)
+		return;
+	if (c->stream)
+		return;   /* chat never enters a transfer's byte stream (docs/protocol.md) */
+	conn_send_blob(c, room_msg_encoded(msg, c->framer.kind));
+}
+
+static void update_write_interest(struct conn *c, bool want)
+{
+	int mask = loop_get_mask(c->srv->loop, c->fd);
+	int next = want ? mask | LOOP_WRITABLE : mask & ~LOOP_WRITABLE;
+	if (next != mask)
+		loop_set_mask(c->srv->loop, c->fd, next);
+}
+
+bool conn_flush(struct conn *c)
+{
+	if (c->state == CONN_DEAD)
+		return false;
+	if (outq_bytes(&c->out) && outq_flush(&c->out, c->fd) < 0) {
+		conn_close(c, end_from_errno(errno));
+		return false;
+	}
+	if (!outq_bytes(&c->out) && c->stream && !c->stream->pump(c))
+		return false;
+	if (!outq_bytes(&c->out) && !(c->stream && c->stream->wants_write(c))) {
+		if (c->state == CONN_DRAINING) {
+			conn_close(c, c->end);
+			return false;
+		}
+		update_write_interest(c, false);
+	} else {
+		update_write_interest(c, true);
+	}
+	return true;
+}
+
+/* ---- input ---- */
+
+void conn_greet(struct conn *c, enum framing_kind kind)
+{
+	struct server *srv = c->srv;
+
+	loop_timer_stop(srv->loop, &c->greet_timer);
+	framer_init(&c->framer, kind, srv->cfg.max_line, srv->cfg.max_frame);
+	c->framed = true;
+	if (srv->nconns > srv->cfg.max_clients) {
+		conn_err(c, "server full");
+		conn_close_after_flush(c, END_FULL);
+		return;
+	}
+	c->state = CONN_OPEN;
+	room_join(srv->room, &c->member);
+	conn_ok(c, "bottled %s ready; type HELP for commands; you are %s",
+	        BOTTLE_VERSION, c->member.nick);
+	log_debug("%s speaks %s as %s", c->peer, framing_name(kind), c->member.nick);
+}
+
+void conn_on_greeting_timer(struct loop *loop, struct loop_timer *t, void *data)
+{
+	(void)loop;
+	(void)t;
+	struct conn *c = data;
+	if (c->state == CONN_GREETING)
+		conn_greet(c, FRAMING_LINE);
+}
+
+static void conn_command(struct conn *c, const char *cmd, size_t len)
+{
+	if (len == 0 && c->framer.kind == FRAMING_LINE)
+		return;                          /* an empty line is no command */
+	if (len == 0) {
+		conn_err(c, "empty command");
+		return;
+	}
+	cmd_execute(c, cmd, len);
+}
+
+static void conn_frame_error(struct conn *c, enum frame_result r, const char *error)
+{
+	conn_err(c, "%s", error);
+	if (r == FRAME_FATAL) {
+		log_warn("%s: %s, closing", c->peer, error);
+		conn_close_after_flush(c, END_PROTOCOL);
+	} else {
+		log_info("%s: %s", c->peer, error);
+	}
+}
+
+/* Feeds bytes read from the socket through the framer into the dispatcher. */
+static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
+{
+	size_t off = 0;
+
+	if (c->state == CONN_GREETING)
+		conn_greet(c, framing_detect(data[0]));
+	while (off < n && c->state == CONN_OPEN) {
+		bool to_stream = c->stream && c->stream->wants_input(c);
+		if (to_stream && c->framer.kind == FRAMING_LINE) {
+			off += c->stream->input(c, data + off, n - off);
+			continue;
+		}
+		const char *cmd, *error;
+		size_t used, len;
+		enum frame_result r = framer_decode(&c->framer, data + off, n - off, &used,
+		                                    &cmd, &len, &error);
+		off += used;
+		if (r == FRAME_OK && to_stream)
+			c->stream->input(c, (const unsigned char *)cmd, len);
+		else if (r == FRAME_OK)
+			conn_command(c, cmd, len);
+		else if (r == FRAME_REJECT || r == FRAME_FATAL)
+			conn_frame_error(c, r, error);
+	}
+}
+
+static void conn_read(struct conn *c)
+{
+	ssize_t n = read(c->fd, c->srv->rbuf, sizeof c->srv->rbuf);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			conn_close(c, end_from_errno(errno));
+		return;
+	}
+	if (n == 0) {
+		/* The peer is done sending but may still read: finish what we owe,
+		 * a download in progress included, then close. */
+		conn_close_after_flush(c, END_PEER_CLOSED);
+		return;
+	}
+	c->last_active = loop_now(c->srv->loop);
+	conn_feed(c, c->srv->rbuf, (size_t)n);
+}
+
+void conn_on_io(struct loop *loop, int fd, void *data, int mask)
+{
+	(void)loop;
+	(void)fd;
+	struct conn *c = data;
+
+	if ((mask & LOOP_WRITABLE) && !conn_flush(c))
+		return;
+	if ((mask & LOOP_READABLE) && (c->state == CONN_GREETING || c->state == CONN_OPEN))
+		conn_read(c);
+}

@@ -1,0 +1,333 @@
+/* server.c - listeners, accept, the connection table, and what happens between
+ * events: flushing output, reaping closed connections, timeouts, shutdown. */
+#include "server.h"
+#include "log.h"
+#include "proto.h"
+#include "xmalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define SERVER_TICK_MS 250
+#define SERVER_ACCEPTS_PER_EVENT 256
+#define SERVER_DRAIN_TIMEOUT_MS 10000     /* a closing peer that never reads */
+#define SERVER_SHUTDOWN_GRACE_MS 5000
+
+void server_config_defaults(struct server_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->dir = BOTTLE_DEFAULT_DIR;
+	cfg->max_clients = BOTTLE_DEFAULT_MAX_CLIENTS;
+	cfg->max_line = BOTTLE_DEFAULT_MAX_LINE;
+	cfg->max_frame = 65535;
+	cfg->max_output = BOTTLE_DEFAULT_MAX_OUTPUT;
+	cfg->greeting_ms = BOTTLE_DEFAULT_GREETING_MS;
+	cfg->keepalive = (struct net_keepalive){ BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL,
+	                                         BOTTLE_DEFAULT_KEEPCNT };
+	cfg->partial_ttl_s = BOTTLE_DEFAULT_PARTIAL_TTL;
+}
+
+/* ---- startup ---- */
+
+/* 10,000 clients need 10,000 descriptors: take all the hard limit allows. */
+static rlim_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open file limit: %s", strerror(errno));
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+static void listen_all(struct server *srv)
+{
+	for (int i = 0; i < srv->cfg.nlisten; i++) {
+		char host[256], err[NET_ERR_LEN], addr[NET_ADDR_LEN];
+		int port, fd;
+		if (net_split_hostport(srv->cfg.listen[i], BOTTLE_DEFAULT_PORT, host, sizeof host,
+		                       &port, err) < 0)
+			fatalx(2, "--listen %s", err);
+		if ((fd = net_listen(host, port, 511, err)) < 0)
+			fatalx(1, "%s", err);
+		srv->listen_fds[srv->nlisten++] = fd;
+		log_info("listening on %s", net_local_text(fd, addr));
+	}
+}
+
+/* SIGINT and SIGTERM arrive as readable bytes on a signalfd, inside the loop. */
+static int open_signal_fd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		fatal(1, "signalfd");
+	return fd;
+}
+
+static void on_accept(struct loop *loop, int fd, void *data, int mask);
+static void on_signal(struct loop *loop, int fd, void *data, int mask);
+static void on_tick(struct loop *loop, struct loop_timer *t, void *data);
+static void before_sleep(struct loop *loop, void *data);
+
+struct server *server_new(const struct server_config *cfg)
+{
+	struct server *srv = xcalloc(1, sizeof *srv);
+	srv->cfg = *cfg;
+	rlim_t nofile = raise_fd_limit();
+	srv->loop = loop_new((int)(nofile > 1048576 ? 1048576 : nofile));
+	if (!srv->loop)
+		fatal(1, "cannot create the event loop");
+	srv->room = room_new();
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	listen_all(srv);
+	srv->signal_fd = open_signal_fd();
+	for (int i = 0; i < srv->nlisten; i++)
+		loop_watch(srv->loop, srv->listen_fds[i], LOOP_READABLE, on_accept, srv);
+	loop_watch(srv->loop, srv->signal_fd, LOOP_READABLE, on_signal, srv);
+	loop_timer_start(srv->loop, &srv->tick, SERVER_TICK_MS, on_tick, srv);
+	loop_set_before_sleep(srv->loop, before_sleep, srv);
+	if (nofile < cfg->max_clients + 64)
+		log_warn("open file limit %llu is below --max-clients %zu",
+		         (unsigned long long)nofile, cfg->max_clients);
+	return srv;
+}
+
+void server_free(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nconns; i++)
+		conn_free(srv->conns[i]);
+	for (int i = 0; i < srv->nlisten; i++)
+		if (srv->listen_fds[i] >= 0)
+			close(srv->listen_fds[i]);
+	close(srv->signal_fd);
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	room_free(srv->room);
+	loop_free(srv->loop);
+	free(srv->conns);
+	free(srv->flush);
+	free(srv->dead);
+	free(srv);
+}
+
+/* ---- accepting ---- */
+
+static void table_add(struct server *srv, struct conn *c)
+{
+	if (srv->nconns == srv->conns_cap) {
+		srv->conns_cap = srv->conns_cap ? srv->conns_cap * 2 : 256;
+		srv->conns = xrealloc(srv->conns, srv->conns_cap * sizeof *srv->conns);
+	}
+	c->index = srv->nconns;
+	srv->conns[srv->nconns++] = c;
+}
+
+static void table_remove(struct server *srv, struct conn *c)
+{
+	struct conn *last = srv->conns[--srv->nconns];
+	srv->conns[c->index] = last;
+	last->index = c->index;
+}
+
+/* Out of descriptors: accept with the spare one and close at once, so the
+ * listener doesn't stay readable and spin the loop. */
+static void shed_connection(struct server *srv, int lfd)
+{
+	struct sockaddr_storage peer;
+	if (srv->spare_fd >= 0) {
+		close(srv->spare_fd);
+		int fd = net_accept(lfd, &peer);
+		if (fd >= 0)
+			close(fd);
+		srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	log_warn("out of file descriptors: refused a connection");
+}
+
+static void accept_one(struct server *srv, int fd, const struct sockaddr_storage *peer)
+{
+	struct conn *c = conn_new(srv, fd, peer);
+
+	if (net_set_keepalive(fd, &srv->cfg.keepalive) < 0)
+		log_warn("%s: cannot set keepalive: %s", c->peer, strerror(errno));
+	if (loop_watch(srv->loop, fd, LOOP_READABLE, conn_on_io, c) < 0) {
+		log_warn("%s: cannot watch: %s", c->peer, strerror(errno));
+		conn_free(c);
+		return;
+	}
+	table_add(srv, c);
+	loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms,
+	                 conn_on_greeting_timer, c);
+	log_info("connect %s (%zu clients)", c->peer, srv->nconns);
+}
+
+static void on_accept(struct loop *loop, int lfd, void *data, int mask)
+{
+	(void)loop;
+	(void)mask;
+	struct server *srv = data;
+
+	for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && !srv->stopping; i++) {
+		struct sockaddr_storage peer;
+		int fd = net_accept(lfd, &peer);
+		if (fd >= 0) {
+			accept_one(srv, fd, &peer);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE)
+			shed_connection(srv, lfd);
+		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		         errno != ECONNABORTED)
+			log_warn("accept: %s", strerror(errno));
+		return;
+	}
+}
+
+/* ---- between events ---- */
+
+void server_want_flush(struct server *srv, struct conn *c)
+{
+	if (c->flush_pending)
+		return;
+	if (srv->nflush == srv->flush_cap) {
+		srv->flush_cap = srv->flush_cap ? srv->flush_cap * 2 : 256;
+		srv->flush = xrealloc(srv->flush, srv->flush_cap * sizeof *srv->flush);
+	}
+	c->flush_pending = true;
+	srv->flush[srv->nflush++] = c;
+}
+
+void server_conn_died(struct server *srv, struct conn *c)
+{
+	if (srv->ndead == srv->dead_cap) {
+		srv->dead_cap = srv->dead_cap ? srv->dead_cap * 2 : 64;
+		srv->dead = xrealloc(srv->dead, srv->dead_cap * sizeof *srv->dead);
+	}
+	srv->dead[srv->ndead++] = c;
+}
+
+/* Writes what every connection has queued. New entries may be added while we go. */
+static void flush_all(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nflush; i++) {
+		struct conn *c = srv->flush[i];
+		c->flush_pending = false;
+		conn_flush(c);
+	}
+	srv->nflush = 0;
+}
+
+/* Frees closed connections. Leaving the room tells the others, which may close
+ * more (too slow), so this runs until nothing is left to reap. */
+static void reap_dead(struct server *srv)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < srv->ndead; i++) {
+		struct conn *c = srv->dead[i];
+		if (room_has(&c->member))
+			room_leave(srv->room, &c->member, conn_leave_text(c->end));
+		if (c->flush_pending) {          /* still listed for a flush: next round */
+			srv->dead[kept++] = c;
+			continue;
+		}
+		table_remove(srv, c);
+		log_info("disconnect %s: %s (%zu clients)", c->peer, conn_end_text(c->end),
+		         srv->nconns);
+		conn_free(c);
+	}
+	srv->ndead = kept;
+}
+
+static void before_sleep(struct loop *loop, void *data)
+{
+	struct server *srv = data;
+
+	while (srv->nflush || srv->ndead) {
+		flush_all(srv);
+		reap_dead(srv);
+	}
+	if (srv->stopping && srv->nconns == 0)
+		loop_stop(loop);
+}
+
+/* Idle and drain timeouts: a sweep over the table each tick. */
+static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
+{
+	struct server *srv = data;
+	uint64_t now = loop_now(loop), idle_ms = srv->cfg.idle_timeout_s * 1000ull;
+
+	for (size_t i = 0; i < srv->nconns; i++) {
+		struct conn *c = srv->conns[i];
+		uint64_t quiet = now - c->last_active;
+		if (c->state == CONN_DRAINING && quiet > SERVER_DRAIN_TIMEOUT_MS)
+			conn_close(c, c->end);
+		else if (idle_ms && c->state == CONN_OPEN && !c->stream && quiet > idle_ms)
+			conn_close_after_flush(c, END_IDLE);
+	}
+	if (srv->stopping && now - srv->stop_started > SERVER_SHUTDOWN_GRACE_MS) {
+		log_warn("shutdown: %zu clients did not drain in time", srv->nconns);
+		for (size_t i = 0; i < srv->nconns; i++)
+			conn_close(srv->conns[i], END_SHUTDOWN);
+	}
+	loop_timer_start(loop, t, SERVER_TICK_MS, on_tick, srv);
+}
+
+/* ---- shutdown ---- */
+
+static void server_begin_stop(struct server *srv, const char *why)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	srv->stop_started = loop_now(srv->loop);
+	log_info("%s: shutting down (%zu clients)", why, srv->nconns);
+	for (int i = 0; i < srv->nlisten; i++) {
+		loop_unwatch(srv->loop, srv->listen_fds[i]);
+		close(srv->listen_fds[i]);
+		srv->listen_fds[i] = -1;
+	}
+	for (size_t i = 0; i < srv->nconns; i++) {
+		struct conn *c = srv->conns[i];
+		if (!conn_alive(c) || c->state == CONN_DRAINING)
+			continue;
+		if (c->stream)
+			conn_close(c, END_SHUTDOWN);   /* a raw byte stream can't take a message */
+		else {
+			conn_ok(c, "server shutting down");
+			conn_close_after_flush(c, END_SHUTDOWN);
+		}
+	}
+}
+
+static void on_signal(struct loop *loop, int fd, void *data, int mask)
+{
+	(void)loop;
+	(void)mask;
+	struct signalfd_siginfo si;
+	if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+		server_begin_stop(data, strsignal((int)si.ssi_signo));
+}
+
+int server_run(struct server *srv)
+{
+	loop_run(srv->loop);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* server.h - the server: configuration, listeners, the connection table, and
+ * the work done between events (flush, reap, timeouts, shutdown). */
+#ifndef BOTTLE_SERVER_H
+#define BOTTLE_SERVER_H
+
+#include "conn.h"
+#include "loop.h"
+#include "net.h"
+#include "room.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SERVER_MAX_LISTEN 16
+#define SERVER_READ_CHUNK (64 * 1024)
+
+struct server_config {
+	const char *listen[SERVER_MAX_LISTEN];
+	int nlisten;
+	const char *dir;
+	size_t max_clients;
+	size_t max_line;
+	size_t max_frame;
+	size_t max_output;
+	unsigned greeting_ms;
+	unsigned idle_timeout_s;           /* 0: off */
+	struct net_keepalive keepalive;
+	unsigned long partial_ttl_s;
+	unsigned long long max_file_size;  /* 0: no limit */
+};
+
+struct server {
+	struct server_config cfg;
+	struct loop *loop;
+	int listen_fds[SERVER_MAX_LISTEN];
+	int nlisten;
+	int signal_fd;
+	struct conn **conns;               /* every live connection */
+	size_t nconns, conns_cap;
+	struct conn **flush;               /* connections with output to write */
+	size_t nflush, flush_cap;
+	struct conn **dead;                /* closed, waiting to be freed */
+	size_t ndead, dead_cap;
+	int spare_fd;                      /* released to shed a client when out of fds */
+	struct room *room;
+	struct loop_timer tick;
+	size_t sweep_next;                 /* where the idle sweep resumes */
+	bool stopping;
+	uint64_t stop_started;
+	unsigned char rbuf[SERVER_READ_CHUNK];   /* one read buffer for all connections */
+};
+
+void server_config_defaults(struct server_config *cfg);
+/* Binds every listen address; exits with a one-line error on failure. */
+struct server *server_new(const struct server_config *cfg);
+/* Serves until SIGINT/SIGTERM; returns the exit status. */
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+
+/* Used by conn.c. */
+void server_want_flush(struct server *srv, struct conn *c);
+void server_conn_died(struct server *srv, struct conn *c);
+
+#endif
