@@ -23,7 +23,7 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 
 COMMON   = xmalloc log timefmt escape net buf line tpkt framing nick
-SERVER   = $(COMMON) loop loop_epoll room conn cmd commands server bottled
+SERVER   = $(COMMON) loop loop_epoll room conn cmd commands args store xfer server bottled
 CLIENT   = $(COMMON)
 
 obj = $(patsubst %,$(BUILD)/%.o,$(1))
@@ -37,7 +37,7 @@ $(BUILD):
 	mkdir -p $@
 
 $(BUILD)/bottled: $(call obj,$(SERVER))
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -o $@
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lcrypto -o $@
 
 # ---- unit tests: one cmocka program per module, linked with what it tests ----
 UNIT_TESTS = tpkt nick line framing buf timefmt cmd escape

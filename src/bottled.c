@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@ static void usage(FILE *out)
 "                             every INTERVAL seconds, give up after COUNT probes;\n"
 "                             also sets TCP_USER_TIMEOUT to the same window\n"
 "                             (default %d,%d,%d: a dead peer is noticed within %d s)\n"
+"      --max-file-size BYTES  refuse uploads bigger than this (default 0: no limit)\n"
+"      --partial-ttl SECONDS  delete interrupted uploads untouched this long\n"
+"                             (default %d, one day)\n"
 "  -v, --verbose              log more (repeatable)\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -55,7 +59,8 @@ static void usage(FILE *out)
 		BOTTLE_DEFAULT_MAX_CLIENTS, BOTTLE_DEFAULT_MAX_LINE, BOTTLE_DEFAULT_MAX_OUTPUT,
 		BOTTLE_DEFAULT_GREETING_MS, BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL,
 		BOTTLE_DEFAULT_KEEPCNT,
-		BOTTLE_DEFAULT_KEEPIDLE + BOTTLE_DEFAULT_KEEPINTVL * BOTTLE_DEFAULT_KEEPCNT);
+		BOTTLE_DEFAULT_KEEPIDLE + BOTTLE_DEFAULT_KEEPINTVL * BOTTLE_DEFAULT_KEEPCNT,
+		BOTTLE_DEFAULT_PARTIAL_TTL);
 }
 
 /* A whole number in [min, max], or a usage error naming the option. */
@@ -73,7 +78,7 @@ static unsigned long long number_arg(const char *opt, const char *s,
 
 enum {
 	OPT_MAX_CLIENTS = 256, OPT_MAX_LINE, OPT_MAX_FRAME, OPT_MAX_OUTPUT, OPT_GREETING,
-	OPT_IDLE, OPT_KEEPALIVE,
+	OPT_IDLE, OPT_KEEPALIVE, OPT_MAX_FILE, OPT_PARTIAL_TTL,
 };
 
 static const struct option long_options[] = {
@@ -86,6 +91,8 @@ static const struct option long_options[] = {
 	{ "greeting-delay", required_argument, NULL, OPT_GREETING },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
+	{ "max-file-size", required_argument, NULL, OPT_MAX_FILE },
+	{ "partial-ttl", required_argument, NULL, OPT_PARTIAL_TTL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -113,6 +120,12 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 			fatalx(EXIT_USAGE, "--keepalive: expected IDLE,INTERVAL,COUNT (e.g. 15,5,6), got '%s'",
 			       optarg);
 		break;
+	case OPT_MAX_FILE:
+		cfg->max_file_size = number_arg("--max-file-size", optarg, 0, INT64_MAX);
+		break;
+	case OPT_PARTIAL_TTL:
+		cfg->partial_ttl_s = number_arg("--partial-ttl", optarg, 1, 100ull * 365 * 86400);
+		break;
 	case 'v': (*verbosity)++; break;
 	case 'q': *verbosity = -1; break;
 	case 'h': usage(stdout); exit(0);
@@ -125,7 +138,7 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 
 static void prepare_dir(const char *dir)
 {
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)  /* store_open makes the inside */
 		fatal(1, "cannot create storage folder %s", dir);
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -148,7 +161,6 @@ int main(int argc, char **argv)
 	prepare_dir(cfg.dir);
 	setvbuf(stderr, NULL, _IOLBF, 0);
 
-	log_info("bottled %s starting (pid %ld, storage %s)", BOTTLE_VERSION, (long)getpid(), cfg.dir);
 	struct server *srv = server_new(&cfg);
 	int status = server_run(srv);
 	server_free(srv);

@@ -6,6 +6,7 @@
 #include "server.h"
 #include "timefmt.h"
 #include "tpkt.h"
+#include "xfer.h"
 #include "xmalloc.h"
 
 #include <stdlib.h>
@@ -111,5 +112,12 @@ const struct cmd_def cmd_table[] = {
 	{ "SAY", "SAY <text>", "send the text to everyone else in the room", cmd_say },
 	{ "NICK", "NICK <name>", "change your nickname", cmd_nick },
 	{ "WHO", "WHO", "count and list the people in the room", cmd_who },
+	{ "LIST", "LIST", "the stored files: a count, then one \"<size> <name>\" line each",
+	  xfer_cmd_list },
+	{ "UPLOAD", "UPLOAD <name> <size> [<sha256> <token>]",
+	  "store a file: after \"OK <offset>\", send the bytes from that offset", xfer_cmd_upload },
+	{ "DOWNLOAD", "DOWNLOAD <name> [<offset> [<sha256>]]",
+	  "fetch a file: \"OK <size> <offset> <sha256>\", then the bytes from that offset",
+	  xfer_cmd_download },
 	{ NULL, NULL, NULL, NULL },
 };

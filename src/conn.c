@@ -37,6 +37,7 @@ static const struct {
 	[END_SHUTDOWN] = { "shutdown", "shutdown" },
 	[END_FULL] = { "server full", "closed" },
 	[END_ERROR] = { "error", "closed" },
+	[END_DONE] = { "transfer done", "quit" },
 };
 
 const char *conn_end_text(enum conn_end why) { return end_texts[why].log; }
@@ -63,6 +64,7 @@ void conn_free(struct conn *c)
 	if (c->framed)
 		framer_free(&c->framer);
 	outq_free(&c->out);
+	free(c->held);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -91,6 +93,7 @@ void conn_close(struct conn *c, enum conn_end why)
 	c->state = CONN_DEAD;
 	c->end = why;
 	loop_timer_stop(c->srv->loop, &c->greet_timer);
+	loop_timer_stop(c->srv->loop, &c->resume_timer);
 	loop_unwatch(c->srv->loop, c->fd);
 	if (c->stream)
 		c->stream->abort(c);
@@ -263,6 +266,22 @@ static void conn_frame_error(struct conn *c, enum frame_result r, const char *er
 	}
 }
 
+static void set_reading(struct conn *c, bool on)
+{
+	int mask = loop_get_mask(c->srv->loop, c->fd);
+	loop_set_mask(c->srv->loop, c->fd, on ? mask | LOOP_READABLE : mask & ~LOOP_READABLE);
+}
+
+/* Keeps input that arrives while a transfer is busy (hashing, sending) and
+ * stops reading until it is over: at most one read's worth is ever held. */
+static void conn_hold(struct conn *c, const unsigned char *data, size_t n)
+{
+	c->held = xrealloc(c->held, c->held_len + n);
+	memcpy(c->held + c->held_len, data, n);
+	c->held_len += n;
+	set_reading(c, false);
+}
+
 /* Feeds bytes read from the socket through the framer into the dispatcher. */
 static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 {
@@ -272,6 +291,10 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 		conn_greet(c, framing_detect(data[0]));
 	while (off < n && c->state == CONN_OPEN) {
 		bool to_stream = c->stream && c->stream->wants_input(c);
+		if (c->stream && !to_stream) {
+			conn_hold(c, data + off, n - off);
+			return;
+		}
 		if (to_stream && c->framer.kind == FRAMING_LINE) {
 			off += c->stream->input(c, data + off, n - off);
 			continue;
@@ -288,6 +311,36 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 		else if (r == FRAME_REJECT || r == FRAME_FATAL)
 			conn_frame_error(c, r, error);
 	}
+}
+
+static void on_resume(struct loop *loop, struct loop_timer *t, void *data)
+{
+	(void)loop;
+	(void)t;
+	struct conn *c = data;
+	unsigned char *held = c->held;
+	size_t len = c->held_len;
+
+	if (c->state != CONN_OPEN || c->stream)
+		return;
+	c->held = NULL;                  /* feeding may start a stream that holds again */
+	c->held_len = 0;
+	set_reading(c, true);
+	if (len)
+		conn_feed(c, held, len);
+	free(held);
+}
+
+void conn_stream_done(struct conn *c)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	if (c->framer.kind == FRAMING_LINE) {
+		conn_close_after_flush(c, END_DONE);
+		return;
+	}
+	/* Not from here: we may be inside a flush or a command. */
+	loop_timer_start(c->srv->loop, &c->resume_timer, 0, on_resume, c);
 }
 
 static void conn_read(struct conn *c)

@@ -43,7 +43,7 @@ enum conn_state {
 /* Why a connection ended: the log says `log`, the room says `leave`. */
 enum conn_end {
 	END_QUIT, END_PEER_CLOSED, END_RESET, END_KEEPALIVE, END_OVERFLOW, END_IDLE,
-	END_PROTOCOL, END_SHUTDOWN, END_FULL, END_ERROR,
+	END_PROTOCOL, END_SHUTDOWN, END_FULL, END_ERROR, END_DONE,
 };
 
 struct conn {
@@ -62,6 +62,9 @@ struct conn {
 	bool flush_pending;      /* private: on the server's flush list */
 	const struct conn_stream *stream;   /* a transfer in progress, or NULL */
 	void *stream_data;
+	unsigned char *held;     /* input that arrived while a stream didn't want it */
+	size_t held_len;
+	struct loop_timer resume_timer;
 };
 
 struct conn *conn_new(struct server *srv, int fd, const struct sockaddr_storage *peer);
@@ -81,6 +84,10 @@ void conn_err(struct conn *c, const char *fmt, ...) __attribute__((format(printf
 void conn_send_blob(struct conn *c, struct blob *b);
 void conn_send_raw(struct conn *c, const void *data, size_t len);
 bool conn_alive(const struct conn *c);
+/* The stream has ended (conn->stream already cleared): a line-mode connection
+ * closes after its output (its stream can't be trusted to hold commands), a
+ * TPKT one goes back to commands, starting with any input held meanwhile. */
+void conn_stream_done(struct conn *c);
 
 /* Writes queued output; returns false when the connection died doing it. */
 bool conn_flush(struct conn *c);

@@ -3,6 +3,7 @@
 #include "server.h"
 #include "log.h"
 #include "proto.h"
+#include "xfer.h"
 #include "xmalloc.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 #define SERVER_ACCEPTS_PER_EVENT 256
 #define SERVER_DRAIN_TIMEOUT_MS 10000     /* a closing peer that never reads */
 #define SERVER_SHUTDOWN_GRACE_MS 5000
+#define SERVER_EXPIRY_MS (10 * 60 * 1000)  /* abandoned partials: look this often */
 
 void server_config_defaults(struct server_config *cfg)
 {
@@ -53,8 +55,10 @@ static rlim_t raise_fd_limit(void)
 
 static void listen_all(struct server *srv)
 {
+	char addr[NET_ADDR_LEN];
+
 	for (int i = 0; i < srv->cfg.nlisten; i++) {
-		char host[256], err[NET_ERR_LEN], addr[NET_ADDR_LEN];
+		char host[256], err[NET_ERR_LEN];
 		int port, fd;
 		if (net_split_hostport(srv->cfg.listen[i], BOTTLE_DEFAULT_PORT, host, sizeof host,
 		                       &port, err) < 0)
@@ -62,8 +66,12 @@ static void listen_all(struct server *srv)
 		if ((fd = net_listen(host, port, 511, err)) < 0)
 			fatalx(1, "%s", err);
 		srv->listen_fds[srv->nlisten++] = fd;
-		log_info("listening on %s", net_local_text(fd, addr));
 	}
+	/* Logged only once all are bound, so a failure is the one line printed. */
+	log_info("bottled %s starting (pid %ld, storage %s)", BOTTLE_VERSION, (long)getpid(),
+	         srv->cfg.dir);
+	for (int i = 0; i < srv->nlisten; i++)
+		log_info("listening on %s", net_local_text(srv->listen_fds[i], addr));
 }
 
 /* SIGINT and SIGTERM arrive as readable bytes on a signalfd, inside the loop. */
@@ -95,6 +103,8 @@ struct server *server_new(const struct server_config *cfg)
 	if (!srv->loop)
 		fatal(1, "cannot create the event loop");
 	srv->room = room_new();
+	if (!(srv->store = store_open(cfg->dir)))
+		fatal(1, "cannot open storage folder %s", cfg->dir);
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	listen_all(srv);
 	srv->signal_fd = open_signal_fd();
@@ -120,6 +130,7 @@ void server_free(struct server *srv)
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
 	room_free(srv->room);
+	store_close(srv->store);
 	loop_free(srv->loop);
 	free(srv->conns);
 	free(srv->flush);
@@ -280,6 +291,10 @@ static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
 			conn_close(c, c->end);
 		else if (idle_ms && c->state == CONN_OPEN && !c->stream && quiet > idle_ms)
 			conn_close_after_flush(c, END_IDLE);
+	}
+	if (now >= srv->next_expiry) {
+		xfer_expire_partials(srv);
+		srv->next_expiry = now + SERVER_EXPIRY_MS;
 	}
 	if (srv->stopping && now - srv->stop_started > SERVER_SHUTDOWN_GRACE_MS) {
 		log_warn("shutdown: %zu clients did not drain in time", srv->nconns);

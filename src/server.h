@@ -7,6 +7,7 @@
 #include "loop.h"
 #include "net.h"
 #include "room.h"
+#include "store.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,7 +45,9 @@ struct server {
 	size_t ndead, dead_cap;
 	int spare_fd;                      /* released to shed a client when out of fds */
 	struct room *room;
+	struct store *store;
 	struct loop_timer tick;
+	uint64_t next_expiry;              /* when to look for abandoned partials */
 	size_t sweep_next;                 /* where the idle sweep resumes */
 	bool stopping;
 	uint64_t stop_started;

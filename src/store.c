@@ -1,0 +1,303 @@
+/* store.c - files on disk, opened only relative to the storage folder's fd. */
+#include "store.h"
+#include "xmalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define STORE_META_DIR ".bottle"
+#define STORE_PARTIAL_DIR ".bottle/partial"
+#define STORE_SHA_XATTR "user.bottle.sha256"
+
+struct store {
+	int dirfd;               /* DIR */
+	int partfd;              /* DIR/.bottle/partial */
+};
+
+static int open_dir_at(int at, const char *path, bool create)
+{
+	if (create && mkdirat(at, path, 0750) < 0 && errno != EEXIST)
+		return -1;
+	return openat(at, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+struct store *store_open(const char *dir)
+{
+	int dirfd = open_dir_at(AT_FDCWD, dir, true);
+	if (dirfd < 0)
+		return NULL;
+	int metafd = open_dir_at(dirfd, STORE_META_DIR, true);
+	int partfd = metafd < 0 ? -1 : open_dir_at(dirfd, STORE_PARTIAL_DIR, true);
+	int saved = errno;
+	if (metafd >= 0)
+		close(metafd);
+	if (partfd < 0) {
+		close(dirfd);
+		errno = saved;
+		return NULL;
+	}
+	struct store *st = xmalloc(sizeof *st);
+	st->dirfd = dirfd;
+	st->partfd = partfd;
+	return st;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	close(st->dirfd);
+	close(st->partfd);
+	free(st);
+}
+
+bool store_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > STORE_NAME_MAX)
+		return false;
+	if ((len == 1 && name[0] == '.') || (len == 2 && memcmp(name, "..", 2) == 0) ||
+	    (len == strlen(STORE_META_DIR) && memcmp(name, STORE_META_DIR, len) == 0))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '/' || c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+bool store_id_valid(const char *id, size_t len)
+{
+	if (len < 8 || len > STORE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* openat2 keeps the lookup inside DIR and refuses symlinks; older kernels get
+ * O_NOFOLLOW, which is enough because names hold no '/'. O_NONBLOCK so that a
+ * FIFO someone left in DIR can't stall the loop on open. */
+static int open_beneath(int dirfd, const char *name, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(dirfd, name, (int)how.flags, mode);
+	return fd;
+}
+
+int store_open_file(struct store *st, const char *name, struct stat *sb)
+{
+	int fd = open_beneath(st->dirfd, name, O_RDONLY, 0);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode)) {
+		close(fd);
+		errno = ENOENT;
+		return -1;
+	}
+	return fd;
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_file *)a)->name, ((const struct store_file *)b)->name);
+}
+
+size_t store_list(struct store *st, struct store_file **files)
+{
+	int fd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+
+	*files = NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((e = readdir(d))) {
+		struct stat sb;
+		if (!store_name_valid(e->d_name, strlen(e->d_name)) ||
+		    fstatat(st->dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			*files = xrealloc(*files, cap * sizeof **files);
+		}
+		snprintf((*files)[n].name, sizeof (*files)[n].name, "%s", e->d_name);
+		(*files)[n++].size = (uint64_t)sb.st_size;
+	}
+	closedir(d);
+	if (n)
+		qsort(*files, n, sizeof **files, file_cmp);
+	return n;
+}
+
+/* The cached digest is "HEX SIZE MTIME_SEC.MTIME_NSEC": stale once the file changes. */
+static void sha_stamp(char *out, size_t outsz, const char *hex, const struct stat *sb)
+{
+	snprintf(out, outsz, "%.64s %lld %lld.%09ld", hex, (long long)sb->st_size,
+	         (long long)sb->st_mtim.tv_sec, sb->st_mtim.tv_nsec);
+}
+
+bool store_get_sha(int fd, const struct stat *sb, char hex[STORE_SHA_HEX + 1])
+{
+	char val[160], want[160];
+	ssize_t n = fgetxattr(fd, STORE_SHA_XATTR, val, sizeof val - 1);
+	if (n < STORE_SHA_HEX)
+		return false;
+	val[n] = '\0';
+	memcpy(hex, val, STORE_SHA_HEX);
+	hex[STORE_SHA_HEX] = '\0';
+	sha_stamp(want, sizeof want, hex, sb);
+	return strcmp(val, want) == 0;
+}
+
+void store_set_sha(int fd, const char hex[STORE_SHA_HEX + 1])
+{
+	struct stat sb;
+	char val[160];
+	if (fstat(fd, &sb) < 0)
+		return;
+	sha_stamp(val, sizeof val, hex, &sb);
+	fsetxattr(fd, STORE_SHA_XATTR, val, strlen(val), 0);   /* best effort: a cache */
+}
+
+/* ---- partial uploads: ID.data holds the bytes, ID.meta what they are part of ---- */
+
+static void partial_path(char *out, size_t outsz, const char *id, const char *ext)
+{
+	snprintf(out, outsz, "%s.%s", id, ext);
+}
+
+static bool meta_matches(struct store *st, const char *id, const char *want)
+{
+	char path[STORE_ID_MAX + 8], have[STORE_NAME_MAX + 128];
+	partial_path(path, sizeof path, id, "meta");
+	int fd = open_beneath(st->partfd, path, O_RDONLY, 0);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, have, sizeof have - 1);
+	close(fd);
+	return n == (ssize_t)strlen(want) && memcmp(have, want, (size_t)n) == 0;
+}
+
+static int meta_write(struct store *st, const char *id, const char *meta)
+{
+	char path[STORE_ID_MAX + 8];
+	partial_path(path, sizeof path, id, "meta");
+	int fd = open_beneath(st->partfd, path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(meta);
+	int rc = write(fd, meta, len) == (ssize_t)len ? 0 : -1;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+int store_partial_open(struct store *st, const char *id, const char *name, uint64_t size,
+                       const char *sha, struct store_partial *p)
+{
+	char meta[STORE_NAME_MAX + 128], path[STORE_ID_MAX + 8];
+	struct stat sb;
+
+	snprintf(meta, sizeof meta, "%llu %s %s\n", (unsigned long long)size,
+	         sha[0] ? sha : "-", name);
+	snprintf(p->id, sizeof p->id, "%s", id);
+	partial_path(path, sizeof path, id, "data");
+	bool same = meta_matches(st, id, meta);
+	p->fd = open_beneath(st->partfd, path, O_RDWR | O_CREAT | (same ? 0 : O_TRUNC), 0640);
+	if (p->fd < 0)
+		return -1;
+	if (fstat(p->fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > size) {
+		/* Longer than the whole file: it can't be a prefix of it. Start over. */
+		if (ftruncate(p->fd, 0) < 0)
+			goto fail;
+		sb.st_size = 0;
+	}
+	p->have = (uint64_t)sb.st_size;
+	if (!same && meta_write(st, id, meta) < 0)
+		goto fail;
+	return 0;
+fail:;
+	int saved = errno;
+	close(p->fd);
+	p->fd = -1;
+	errno = saved;
+	return -1;
+}
+
+static void partial_unlink(struct store *st, const char *id)
+{
+	char path[STORE_ID_MAX + 8];
+	partial_path(path, sizeof path, id, "data");
+	unlinkat(st->partfd, path, 0);
+	partial_path(path, sizeof path, id, "meta");
+	unlinkat(st->partfd, path, 0);
+}
+
+int store_partial_publish(struct store *st, struct store_partial *p, const char *name)
+{
+	char path[STORE_ID_MAX + 8];
+	partial_path(path, sizeof path, p->id, "data");
+	if (renameat(st->partfd, path, st->dirfd, name) < 0)
+		return -1;
+	partial_path(path, sizeof path, p->id, "meta");
+	unlinkat(st->partfd, path, 0);
+	return 0;
+}
+
+void store_partial_remove(struct store *st, struct store_partial *p)
+{
+	partial_unlink(st, p->id);
+}
+
+int store_expire_partials(struct store *st, time_t ttl)
+{
+	int fd = openat(st->partfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	time_t now = time(NULL);
+	struct dirent *e;
+	int removed = 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((e = readdir(d))) {
+		struct stat sb;
+		size_t len = strlen(e->d_name);
+		if (len < 6 || strcmp(e->d_name + len - 5, ".data") != 0 ||
+		    fstatat(st->partfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    now - sb.st_mtime < ttl)
+			continue;
+		char id[STORE_ID_MAX + 1];
+		snprintf(id, sizeof id, "%.*s", (int)(len - 5), e->d_name);
+		partial_unlink(st, id);
+		removed++;
+	}
+	closedir(d);
+	return removed;
+}

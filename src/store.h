@@ -1,0 +1,60 @@
+/* store.h - the storage folder: published files in DIR, partial uploads in
+ * DIR/.bottle/partial. Nothing is opened outside DIR, and symlinks are never
+ * followed. Names are a flat namespace (store_name_valid). All calls are plain
+ * local file operations; big reads and writes are the caller's, in chunks. */
+#ifndef BOTTLE_STORE_H
+#define BOTTLE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define STORE_NAME_MAX 255
+#define STORE_SHA_HEX 64
+#define STORE_ID_MAX 64          /* resume tokens: 8..64 of [A-Za-z0-9_-] */
+
+struct store;
+
+struct store_file {
+	char name[STORE_NAME_MAX + 1];
+	uint64_t size;
+};
+
+/* Opens (creating if needed) DIR and DIR/.bottle/partial. NULL with errno. */
+struct store *store_open(const char *dir);
+void store_close(struct store *st);
+
+/* 1..255 bytes, no '/', no control characters, not "." or "..", not ".bottle". */
+bool store_name_valid(const char *name, size_t len);
+bool store_id_valid(const char *id, size_t len);
+
+/* Published files. open gives a read-only fd of a regular file, -1 with errno
+ * (ENOENT, or ELOOP for a symlink). */
+int store_open_file(struct store *st, const char *name, struct stat *sb);
+/* Lists published files, sorted by name; returns the count (free with free()). */
+size_t store_list(struct store *st, struct store_file **files);
+/* The cached SHA-256 of an open file, if it still matches its size and mtime. */
+bool store_get_sha(int fd, const struct stat *sb, char hex[STORE_SHA_HEX + 1]);
+void store_set_sha(int fd, const char hex[STORE_SHA_HEX + 1]);
+
+/* Partial uploads, keyed by an id. A partial remembers what it is a part of
+ * (name, size, sha256); resuming with anything different starts it over. */
+struct store_partial {
+	char id[STORE_ID_MAX + 1];
+	int fd;                  /* read-write, positioned nowhere: use pwrite */
+	uint64_t have;           /* bytes already stored */
+};
+/* Opens or creates the partial `id` for name/size/sha (sha may be ""). */
+int store_partial_open(struct store *st, const char *id, const char *name, uint64_t size,
+                       const char *sha, struct store_partial *p);
+/* Moves the finished partial into place as `name` (atomically replacing any
+ * older file of that name) and forgets its metadata. */
+int store_partial_publish(struct store *st, struct store_partial *p, const char *name);
+/* Deletes a partial and its metadata. */
+void store_partial_remove(struct store *st, struct store_partial *p);
+/* Deletes partials untouched for ttl seconds; returns how many. */
+int store_expire_partials(struct store *st, time_t ttl);
+
+#endif

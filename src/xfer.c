@@ -1,0 +1,576 @@
+/* xfer.c - file transfer. A transfer is a conn_stream: once UPLOAD or DOWNLOAD
+ * is accepted, the connection hands this module its input (upload data) or its
+ * writable socket (download data) until the transfer ends. Hashing runs in
+ * bounded steps on a zero-delay timer, so a 1 GiB file never stalls the loop.
+ *
+ *   upload:   [RECEIVING] -> VERIFYING -> published, "OK <size> <sha256>"
+ *   download: [HASHING ->] "OK <size> <offset> <sha256>" -> SENDING -> done   */
+#include "xfer.h"
+#include "args.h"
+#include "conn.h"
+#include "log.h"
+#include "server.h"
+#include "store.h"
+#include "xmalloc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/sendfile.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XFER_HASH_STEP (1u << 20)        /* bytes hashed per loop turn */
+#define XFER_SEND_STEP (1u << 20)        /* bytes sent per writable event */
+#define XFER_QUEUE_AHEAD (256u * 1024)   /* TPKT frames queued ahead of the socket */
+
+enum xfer_state { XF_HASHING, XF_RECEIVING, XF_VERIFYING, XF_SENDING };
+
+struct xfer {
+	struct conn *conn;
+	bool upload;
+	bool anonymous;                      /* no resume token: nothing to resume later */
+	enum xfer_state state;
+	int fd;                              /* the file read, or the partial written */
+	struct store_partial part;
+	char name[STORE_NAME_MAX + 1];
+	char sha_want[STORE_SHA_HEX + 1];    /* upload: the client's; download: resume check */
+	char sha[STORE_SHA_HEX + 1];
+	uint64_t size, start, pos;           /* whole size, first byte moved, next byte */
+	EVP_MD_CTX *md;
+	uint64_t hashed;
+	struct loop_timer step;
+	uint64_t t_start, t_end;             /* microseconds, monotonic */
+};
+
+static const struct conn_stream upload_stream, download_stream;
+
+static uint64_t clock_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static struct xfer *xfer_of(struct conn *c) { return c->stream_data; }
+static struct store *store_of(struct conn *c) { return c->srv->store; }
+
+static void xfer_free(struct xfer *x)
+{
+	loop_timer_stop(x->conn->srv->loop, &x->step);
+	if (x->fd >= 0)
+		close(x->fd);
+	EVP_MD_CTX_free(x->md);
+	free(x);
+}
+
+/* The transfer is over: the connection gets its input back. */
+static void xfer_finish(struct xfer *x)
+{
+	struct conn *c = x->conn;
+	c->stream = NULL;
+	c->stream_data = NULL;
+	xfer_free(x);
+	conn_stream_done(c);
+}
+
+/* A failure after the transfer began: the peer may still be sending data we
+ * can't tell from commands, so the connection ends after the ERR. */
+static void xfer_fail(struct xfer *x, const char *fmt, const char *detail)
+{
+	struct conn *c = x->conn;
+	conn_err(c, fmt, detail);
+	log_warn("%s %s from %s failed at %" PRIu64 " of %" PRIu64 " bytes: %s%s",
+	         x->upload ? "upload" : "download", x->name, c->peer, x->pos, x->size,
+	         x->upload && !x->anonymous ? "partial kept; " : "", detail);
+	conn_close_after_flush(c, END_ERROR);
+}
+
+static void log_rate(const struct xfer *x)
+{
+	uint64_t bytes = x->pos - x->start, us = x->t_end - x->t_start;
+	double secs = (double)(us ? us : 1) / 1e6;
+	double mbs = (double)bytes / secs / 1e6;
+	log_info("%s %s %s %s: %" PRIu64 " bytes in %.6f s (from offset %" PRIu64 "), "
+	         "%.2f MB/s, %.2f Mbit/s", x->upload ? "upload" : "download", x->name,
+	         x->upload ? "from" : "to", x->conn->peer, bytes, (double)us / 1e6,
+	         x->start, mbs, mbs * 8);
+}
+
+/* ---- hashing in steps ---- */
+
+typedef void hash_done_fn(struct xfer *x);
+
+static bool hash_chunk(struct xfer *x)
+{
+	unsigned char *buf = x->conn->srv->rbuf;
+	size_t bufsz = sizeof x->conn->srv->rbuf;
+
+	for (size_t done = 0; done < XFER_HASH_STEP && x->hashed < x->size;) {
+		size_t want = x->size - x->hashed < bufsz ? (size_t)(x->size - x->hashed) : bufsz;
+		ssize_t n = pread(x->fd, buf, want, (off_t)x->hashed);
+		if (n <= 0)
+			return false;
+		EVP_DigestUpdate(x->md, buf, (size_t)n);
+		x->hashed += (uint64_t)n;
+		done += (size_t)n;
+	}
+	return true;
+}
+
+static void hash_finish(struct xfer *x)
+{
+	unsigned char digest[32];
+	unsigned int len = 0;
+	EVP_DigestFinal_ex(x->md, digest, &len);
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(x->sha + 2 * i, 3, "%02x", digest[i]);
+}
+
+static void upload_verified(struct xfer *x);
+static void download_hashed(struct xfer *x);
+
+static void on_hash_step(struct loop *loop, struct loop_timer *t, void *data)
+{
+	struct xfer *x = data;
+	if (!hash_chunk(x)) {
+		xfer_fail(x, "%s", "read error while hashing");
+		return;
+	}
+	if (x->hashed < x->size) {
+		loop_timer_start(loop, t, 0, on_hash_step, x);
+		return;
+	}
+	hash_finish(x);
+	if (x->upload)
+		upload_verified(x);
+	else
+		download_hashed(x);
+}
+
+static void hash_start(struct xfer *x, enum xfer_state state)
+{
+	x->state = state;
+	x->hashed = 0;
+	x->md = EVP_MD_CTX_new();
+	if (!x->md || !EVP_DigestInit_ex(x->md, EVP_sha256(), NULL)) {
+		fprintf(stderr, "bottled: OpenSSL cannot hash SHA-256\n");
+		abort();
+	}
+	loop_timer_start(x->conn->srv->loop, &x->step, 0, on_hash_step, x);
+}
+
+/* ---- argument parsing ---- */
+
+/* A size or offset: decimal digits only, below 2^63. */
+static bool parse_u63(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (INT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool sha_valid(const char *s)
+{
+	if (strlen(s) != STORE_SHA_HEX)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+/* Reads the file name word; replies and returns false when it is bad. */
+static bool next_name(struct conn *c, struct args *a, char name[STORE_NAME_MAX + 1])
+{
+	int n = args_next(a, name, STORE_NAME_MAX + 1);
+	if (n == -1) {
+		conn_err(c, "file name required");
+		return false;
+	}
+	if (n < 0 || !store_name_valid(name, (size_t)n)) {
+		conn_err(c, "invalid file name");
+		return false;
+	}
+	return true;
+}
+
+static struct xfer *xfer_new(struct conn *c, bool upload, const char *name)
+{
+	struct xfer *x = xcalloc(1, sizeof *x);
+	x->conn = c;
+	x->upload = upload;
+	x->fd = -1;
+	x->part.fd = -1;
+	snprintf(x->name, sizeof x->name, "%s", name);
+	return x;
+}
+
+static void xfer_attach(struct conn *c, struct xfer *x, const struct conn_stream *ops)
+{
+	c->stream = ops;
+	c->stream_data = x;
+}
+
+/* ---- UPLOAD <name> <size> [<sha256> <token>] ---- */
+
+static bool upload_in_progress(struct server *srv, const char *id)
+{
+	for (size_t i = 0; i < srv->nconns; i++) {
+		struct conn *o = srv->conns[i];
+		if (o->stream == &upload_stream && strcmp(xfer_of(o)->part.id, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void anonymous_id(char id[STORE_ID_MAX + 1])
+{
+	unsigned char r[12];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		memset(r, 0, sizeof r);
+	int n = snprintf(id, STORE_ID_MAX + 1, "anon_");
+	for (size_t i = 0; i < sizeof r; i++)
+		n += snprintf(id + n, (size_t)(STORE_ID_MAX + 1 - n), "%02x", r[i]);
+}
+
+/* The refusal of an UPLOAD. In line mode the content is already on its way
+ * right behind the command and can't be told from commands: close after it. */
+static void upload_refuse(struct conn *c, const char *fmt, const char *detail)
+{
+	conn_err(c, fmt, detail);
+	if (c->framer.kind == FRAMING_LINE)
+		conn_close_after_flush(c, END_ERROR);
+}
+
+struct upload_args {
+	char name[STORE_NAME_MAX + 1];
+	uint64_t size;
+	char sha[STORE_SHA_HEX + 1];
+	char id[STORE_ID_MAX + 1];
+};
+
+static bool upload_parse(struct conn *c, const char *arg, size_t len, struct upload_args *u)
+{
+	struct args a;
+	char word[80];
+
+	args_init(&a, arg, len);
+	memset(u, 0, sizeof *u);
+	if (!next_name(c, &a, u->name))
+		return false;
+	if (args_next(&a, word, sizeof word) < 0 || !parse_u63(word, &u->size)) {
+		conn_err(c, "invalid size");
+		return false;
+	}
+	int n = args_next(&a, u->sha, sizeof u->sha);
+	if (n >= 0 && (!sha_valid(u->sha) || args_next(&a, u->id, sizeof u->id) < 0 ||
+	               !store_id_valid(u->id, strlen(u->id)) || !args_done(&a))) {
+		conn_err(c, "usage: UPLOAD <name> <size> [<sha256> <token>]");
+		return false;
+	}
+	if (n < 0)
+		u->sha[0] = '\0';
+	return true;
+}
+
+void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
+{
+	struct server *srv = c->srv;
+	struct upload_args u;
+
+	if (!upload_parse(c, arg, len, &u)) {
+		if (c->framer.kind == FRAMING_LINE)
+			conn_close_after_flush(c, END_ERROR);
+		return;
+	}
+	if (srv->cfg.max_file_size && u.size > srv->cfg.max_file_size) {
+		char limit[32];
+		snprintf(limit, sizeof limit, "%llu", srv->cfg.max_file_size);
+		upload_refuse(c, "file too large (limit %s bytes)", limit);
+		return;
+	}
+	if (u.id[0] && upload_in_progress(srv, u.id)) {
+		upload_refuse(c, "%s", "upload already in progress");
+		return;
+	}
+	struct xfer *x = xfer_new(c, true, u.name);
+	x->anonymous = !u.id[0];
+	if (x->anonymous)
+		anonymous_id(u.id);
+	snprintf(x->sha_want, sizeof x->sha_want, "%s", u.sha);
+	if (store_partial_open(store_of(c), u.id, u.name, u.size, u.sha, &x->part) < 0) {
+		log_error("upload %s: cannot open partial: %s", u.name, strerror(errno));
+		upload_refuse(c, "storage error: %s", strerror(errno));
+		xfer_free(x);
+		return;
+	}
+	x->fd = x->part.fd;
+	x->size = u.size;
+	x->start = x->pos = x->part.have;
+	x->t_start = clock_us();
+	xfer_attach(c, x, &upload_stream);
+	x->state = XF_RECEIVING;
+	log_info("upload %s from %s: %" PRIu64 " bytes%s, starting at %" PRIu64, x->name, c->peer,
+	         x->size, x->anonymous ? "" : " (resumable)", x->start);
+	conn_ok(c, "%" PRIu64, x->start);
+	if (x->pos == x->size) {
+		x->t_end = x->t_start;
+		hash_start(x, XF_VERIFYING);
+	}
+}
+
+static size_t upload_input(struct conn *c, const unsigned char *data, size_t len)
+{
+	struct xfer *x = xfer_of(c);
+	uint64_t left = x->size - x->pos;
+	size_t take = len < left ? len : (size_t)left;
+
+	if (c->framer.kind == FRAMING_TPKT && (len > left || len == 0)) {
+		xfer_fail(x, "%s", len ? "more data than the upload's size" : "empty data frame");
+		return len;
+	}
+	for (size_t done = 0; done < take;) {
+		ssize_t w = pwrite(x->fd, data + done, take - done, (off_t)x->pos);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			bool full = errno == ENOSPC || errno == EDQUOT;
+			xfer_fail(x, "%s", full ? "no space left" : strerror(errno));
+			return len;
+		}
+		done += (size_t)w;
+		x->pos += (uint64_t)w;
+	}
+	if (x->pos == x->size) {
+		x->t_end = clock_us();
+		hash_start(x, XF_VERIFYING);
+	}
+	return take;
+}
+
+static void upload_verified(struct xfer *x)
+{
+	struct conn *c = x->conn;
+
+	if (x->sha_want[0] && strcmp(x->sha, x->sha_want) != 0) {
+		store_partial_remove(store_of(c), &x->part);
+		x->anonymous = true;                  /* nothing left to keep */
+		xfer_fail(x, "%s", "checksum mismatch: nothing stored");
+		return;
+	}
+	store_set_sha(x->fd, x->sha);
+	if (store_partial_publish(store_of(c), &x->part, x->name) < 0) {
+		xfer_fail(x, "storage error: %s", strerror(errno));
+		return;
+	}
+	log_rate(x);
+	conn_ok(c, "%" PRIu64 " %s", x->size, x->sha);
+	xfer_finish(x);
+}
+
+static bool upload_wants_input(struct conn *c) { return xfer_of(c)->state == XF_RECEIVING; }
+static bool upload_pump(struct conn *c) { (void)c; return true; }
+static bool never(struct conn *c) { (void)c; return false; }
+
+static void upload_abort(struct conn *c)
+{
+	struct xfer *x = xfer_of(c);
+	if (x->anonymous)
+		store_partial_remove(store_of(c), &x->part);
+	else if (x->state == XF_RECEIVING)
+		log_info("upload %s from %s interrupted at %" PRIu64 " of %" PRIu64
+		         " bytes; partial kept for resume", x->name, c->peer, x->pos, x->size);
+	xfer_free(x);
+}
+
+static const struct conn_stream upload_stream = {
+	.wants_input = upload_wants_input,
+	.input = upload_input,
+	.pump = upload_pump,
+	.wants_write = never,
+	.abort = upload_abort,
+};
+
+/* ---- DOWNLOAD <name> [<offset> [<sha256>]] ---- */
+
+void xfer_cmd_download(struct conn *c, const char *arg, size_t len)
+{
+	char name[STORE_NAME_MAX + 1], word[80], sha[STORE_SHA_HEX + 1] = "";
+	uint64_t offset = 0;
+	struct stat sb;
+	struct args a;
+
+	args_init(&a, arg, len);
+	if (!next_name(c, &a, name))
+		return;
+	int n = args_next(&a, word, sizeof word);
+	if ((n >= 0 && !parse_u63(word, &offset)) ||
+	    (n >= 0 && args_next(&a, sha, sizeof sha) >= 0 && !sha_valid(sha)) || !args_done(&a)) {
+		conn_err(c, "usage: DOWNLOAD <name> [<offset> [<sha256>]]");
+		return;
+	}
+	int fd = store_open_file(store_of(c), name, &sb);
+	if (fd < 0) {
+		conn_err(c, "no such file: %s", name);
+		return;
+	}
+	if (offset > (uint64_t)sb.st_size) {
+		close(fd);
+		conn_err(c, "offset beyond the end of the file");
+		return;
+	}
+	struct xfer *x = xfer_new(c, false, name);
+	x->fd = fd;
+	x->size = (uint64_t)sb.st_size;
+	x->start = offset;
+	snprintf(x->sha_want, sizeof x->sha_want, "%s", sha);
+	xfer_attach(c, x, &download_stream);
+	if (store_get_sha(fd, &sb, x->sha))
+		download_hashed(x);
+	else
+		hash_start(x, XF_HASHING);
+}
+
+static void download_hashed(struct xfer *x)
+{
+	struct conn *c = x->conn;
+
+	if (x->state == XF_HASHING)
+		store_set_sha(x->fd, x->sha);
+	/* Resuming against a different file would splice two versions: start over. */
+	if (x->sha_want[0] && strcmp(x->sha_want, x->sha) != 0)
+		x->start = 0;
+	x->pos = x->start;
+	x->state = XF_SENDING;
+	x->t_start = clock_us();
+	conn_ok(c, "%" PRIu64 " %" PRIu64 " %s", x->size, x->start, x->sha);
+	log_info("download %s to %s: %" PRIu64 " bytes from offset %" PRIu64, x->name, c->peer,
+	         x->size, x->start);
+	server_want_flush(c->srv, c);
+}
+
+static void download_done(struct xfer *x)
+{
+	x->t_end = clock_us();
+	log_rate(x);
+	xfer_finish(x);
+}
+
+/* Line mode: the kernel copies file pages straight to the socket. */
+static bool send_raw(struct conn *c, struct xfer *x)
+{
+	for (size_t sent = 0; sent < XFER_SEND_STEP && x->pos < x->size;) {
+		off_t off = (off_t)x->pos;
+		size_t want = x->size - x->pos < XFER_SEND_STEP ? (size_t)(x->size - x->pos)
+		                                                : XFER_SEND_STEP;
+		ssize_t n = sendfile(c->fd, x->fd, &off, want);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		if (n <= 0) {
+			log_warn("download %s to %s: %s", x->name, c->peer,
+			         n == 0 ? "file shrank while sending" : strerror(errno));
+			conn_close(c, n == 0 ? END_ERROR : END_RESET);
+			return false;
+		}
+		x->pos += (uint64_t)n;
+		sent += (size_t)n;
+	}
+	return true;
+}
+
+/* TPKT mode: each chunk of the file becomes one frame. */
+static bool send_frames(struct conn *c, struct xfer *x)
+{
+	while (x->pos < x->size && outq_bytes(&c->out) < XFER_QUEUE_AHEAD) {
+		size_t want = x->size - x->pos < TPKT_MAX_PAYLOAD ? (size_t)(x->size - x->pos)
+		                                                  : TPKT_MAX_PAYLOAD;
+		struct blob *b = blob_new(TPKT_HDR_LEN + want);
+		ssize_t n = pread(x->fd, b->data + TPKT_HDR_LEN, want, (off_t)x->pos);
+		if (n <= 0) {
+			blob_unref(b);
+			log_warn("download %s to %s: %s", x->name, c->peer,
+			         n == 0 ? "file shrank while sending" : strerror(errno));
+			conn_close(c, END_ERROR);
+			return false;
+		}
+		tpkt_encode_header(b->data, (size_t)n);
+		b->len = TPKT_HDR_LEN + (size_t)n;
+		conn_send_blob(c, b);
+		blob_unref(b);
+		x->pos += (uint64_t)n;
+	}
+	return conn_alive(c);
+}
+
+static bool download_pump(struct conn *c)
+{
+	struct xfer *x = xfer_of(c);
+	if (x->state != XF_SENDING)
+		return true;
+	bool alive = c->framer.kind == FRAMING_TPKT ? send_frames(c, x) : send_raw(c, x);
+	if (alive && x->pos == x->size && !outq_bytes(&c->out))
+		download_done(x);
+	return alive;
+}
+
+static bool download_wants_write(struct conn *c)
+{
+	struct xfer *x = xfer_of(c);
+	return x->state == XF_SENDING;
+}
+
+static void download_abort(struct conn *c)
+{
+	struct xfer *x = xfer_of(c);
+	if (x->state == XF_SENDING)
+		log_info("download %s to %s interrupted at %" PRIu64 " of %" PRIu64 " bytes",
+		         x->name, c->peer, x->pos, x->size);
+	xfer_free(x);
+}
+
+static const struct conn_stream download_stream = {
+	.wants_input = never,
+	.input = NULL,
+	.pump = download_pump,
+	.wants_write = download_wants_write,
+	.abort = download_abort,
+};
+
+/* ---- LIST ---- */
+
+/* "OK <count>" and then one "<size> <name>" line per file, in one message. */
+void xfer_cmd_list(struct conn *c, const char *arg, size_t len)
+{
+	(void)arg;
+	(void)len;
+	struct store_file *files;
+	size_t n = store_list(store_of(c), &files), cap = 32 + n * (STORE_NAME_MAX + 24), used;
+	char *text = xmalloc(cap);
+
+	used = (size_t)snprintf(text, cap, "%zu", n);
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(text + used, cap - used, "\n%" PRIu64 " %s", files[i].size,
+		                         files[i].name);
+	conn_reply(c, "OK", text, used);
+	free(text);
+	free(files);
+}
+
+void xfer_expire_partials(struct server *srv)
+{
+	int n = store_expire_partials(srv->store, (time_t)srv->cfg.partial_ttl_s);
+	if (n > 0)
+		log_info("deleted %d abandoned partial upload%s", n, n == 1 ? "" : "s");
+}
