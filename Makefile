@@ -55,7 +55,7 @@ $(BUILD)/test_%: tests/unit/test_%.c $$(call obj,$$(UNIT_DEPS_$$*)) | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $^ -lcmocka -o $@
 
 unit: $(patsubst %,$(BUILD)/test_%,$(UNIT_TESTS))
-	@for t in $^; do echo "== $$t"; ./$$t || exit 1; done
+	@for t in $^; do echo "== $$t"; $$t || exit 1; done
 
 # ---- system tests ----
 system: all

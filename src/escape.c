@@ -57,24 +57,26 @@ static size_t escape_one(char tmp[8], const unsigned char *s, size_t len, size_t
 char *escape_text(char *out, size_t outsz, const char *text, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	size_t o = 0, i = 0;
+	size_t o = 0, i = 0, mark = 0;     /* mark: the last cut point with room for "..." */
 
-	if (outsz < 4) {
-		if (outsz)
-			out[0] = '\0';
+	if (outsz == 0)
 		return out;
-	}
 	while (i < len) {
 		char tmp[8];
 		size_t used, n = escape_one(tmp, s + i, len - i, &used);
 
-		if (o + n + 4 > outsz) {         /* keep room for "..." and NUL */
-			memcpy(out + o, "...", 4);
+		if (o + n + 1 > outsz) {         /* this one doesn't fit: cut at the mark */
+			if (outsz < 4)
+				out[0] = '\0';
+			else
+				memcpy(out + mark, "...", 4);
 			return out;
 		}
 		memcpy(out + o, tmp, n);
 		o += n;
 		i += used;
+		if (o + 4 <= outsz)
+			mark = o;
 	}
 	out[o] = '\0';
 	return out;

@@ -186,7 +186,7 @@ static void accept_one(struct server *srv, int fd, const struct sockaddr_storage
 	table_add(srv, c);
 	loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms,
 	                 conn_on_greeting_timer, c);
-	log_info("connect %s (%zu clients)", c->peer, srv->nconns);
+	log_info("connect %s (%zu client%s)", c->peer, srv->nconns, srv->nconns == 1 ? "" : "s");
 }
 
 static void on_accept(struct loop *loop, int lfd, void *data, int mask)
@@ -259,8 +259,8 @@ static void reap_dead(struct server *srv)
 			continue;
 		}
 		table_remove(srv, c);
-		log_info("disconnect %s: %s (%zu clients)", c->peer, conn_end_text(c->end),
-		         srv->nconns);
+		log_info("disconnect %s: %s (%zu client%s)", c->peer, conn_end_text(c->end),
+		         srv->nconns, srv->nconns == 1 ? "" : "s");
 		conn_free(c);
 	}
 	srv->ndead = kept;

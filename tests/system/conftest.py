@@ -1,0 +1,907 @@
+"""System-test harness for bottled.
+
+Runs the real server binary as a subprocess, bound to 127.0.0.1 (and ::1 where
+a test asks for it), and talks to it over plain sockets.  Standard library
+only (Debian's python3-pytest, run as ``pytest-3``).
+
+Binaries:
+    BOTTLED  absolute path of the server (default <repo>/build/bottled)
+    BOTTLE   absolute path of the client (default <repo>/build/bottle)
+
+Every blocking operation here is bounded: sockets carry timeouts, waits carry
+deadlines, subprocesses carry timeouts.
+"""
+
+import collections
+import os
+import re
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BOTTLED = os.environ.get("BOTTLED") or str(REPO / "build" / "bottled")
+BOTTLE = os.environ.get("BOTTLE") or str(REPO / "build" / "bottle")
+
+# Timestamp that starts every log line: 2026-11-23T17:45:00.123+00:00
+TIMESTAMP_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
+GREETING_RE = re.compile(
+    r"^OK bottled (\S+) ready; type HELP for commands; you are Guest(\d+)$")
+# First word of every line the server may send.
+LINE_WORDS = ("OK", "ERR", "MSG", "JOIN", "LEAVE", "NICK")
+EVENT_WORDS = ("MSG", "JOIN", "LEAVE", "NICK")
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def _raise_nofile_limit():
+    """Let this process (and the server it spawns) hold many sockets."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else 65536
+        want = min(want, 65536)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ValueError, OSError):
+        pass
+
+
+_raise_nofile_limit()
+
+
+def nofile_limit():
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def first_word_ok(line):
+    word = line.split(" ", 1)[0]
+    return word in LINE_WORDS
+
+
+def is_event(line):
+    return line.split(" ", 1)[0] in EVENT_WORDS
+
+
+def ipv6_loopback_available():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# Server
+# --------------------------------------------------------------------------
+
+class Server:
+    """A running bottled process whose stderr log is collected by a thread."""
+
+    def __init__(self, args, data_dir, listen=("127.0.0.1:0",), binary=None):
+        self.binary = binary or BOTTLED
+        if not os.path.exists(self.binary):
+            pytest.fail(f"server binary not found: {self.binary} "
+                        f"(build it first or set BOTTLED)")
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.argv = [self.binary]
+        for addr in listen or ():
+            self.argv += ["-l", addr]
+        self.argv += ["-d", str(self.data_dir)]
+        self.argv += [str(a) for a in args]
+
+        self._cond = threading.Condition()
+        self._lines = []          # stderr (the log), one entry per line
+        self._stdout = []         # stdout, one entry per line
+        self._eof = False         # stderr reached EOF
+        self.returncode = None
+        self.port = None
+
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.pid = self.proc.pid
+        self._threads = [
+            threading.Thread(target=self._reader, args=(self.proc.stderr, True),
+                             name=f"bottled-{self.pid}-stderr", daemon=True),
+            threading.Thread(target=self._reader, args=(self.proc.stdout, False),
+                             name=f"bottled-{self.pid}-stdout", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    # -- log collection ----------------------------------------------------
+
+    def _reader(self, stream, is_log):
+        try:
+            for raw in stream:
+                text = raw.decode("utf-8", errors="replace").rstrip("\n")
+                with self._cond:
+                    (self._lines if is_log else self._stdout).append(text)
+                    self._cond.notify_all()
+        finally:
+            if is_log:
+                with self._cond:
+                    self._eof = True
+                    self._cond.notify_all()
+
+    def log_lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    def log_text(self):
+        return "\n".join(self.log_lines())
+
+    def stdout_text(self):
+        with self._cond:
+            return "\n".join(self._stdout)
+
+    def log_mark(self):
+        """Index to pass as ``since`` to only look at later log lines."""
+        with self._cond:
+            return len(self._lines)
+
+    def find_log(self, regex, since=0):
+        """Non-blocking: first matching log line's re.Match, or None."""
+        pat = re.compile(regex)
+        with self._cond:
+            for line in self._lines[since:]:
+                m = pat.search(line)
+                if m:
+                    return m
+        return None
+
+    def _wait_log(self, regex, timeout, since):
+        pat = re.compile(regex)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            checked = since
+            while True:
+                while checked < len(self._lines):
+                    m = pat.search(self._lines[checked])
+                    checked += 1
+                    if m:
+                        return checked - 1, m
+                if self._eof:
+                    why = "server log ended"
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    why = f"timed out after {timeout}s"
+                    break
+                self._cond.wait(remaining)
+            log = "\n".join(self._lines)
+        raise AssertionError(
+            f"{why} waiting for log line /{regex}/; log so far:\n{log}")
+
+    def wait_log(self, regex, timeout=DEFAULT_TIMEOUT, since=0):
+        """Wait until a log line (index >= since) matches; return re.Match.
+
+        Event-driven (the reader thread notifies a Condition).  Fails the
+        test when the deadline passes or the log ends first.
+        """
+        return self._wait_log(regex, timeout, since)[1]
+
+    def wait_logs(self, regex, count, timeout=DEFAULT_TIMEOUT, since=0):
+        """Wait for ``count`` matching log lines; return their re.Match list."""
+        deadline = time.monotonic() + timeout
+        matches = []
+        pos = since
+        while len(matches) < count:
+            idx, m = self._wait_log(
+                regex, max(0.0, deadline - time.monotonic()), pos)
+            matches.append(m)
+            pos = idx + 1
+        return matches
+
+    def wait_listening(self, timeout=10.0):
+        m = self.wait_log(r"listening on 127\.0\.0\.1:(\d+)", timeout=timeout)
+        self.port = int(m.group(1))
+        return self.port
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def signal(self, signum):
+        if self.proc.poll() is None:
+            os.kill(self.pid, signum)
+
+    def wait(self, timeout=5.0):
+        """Wait for exit (bounded); return the exit code, None if still up."""
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._join_readers()
+        return self.returncode
+
+    def stop(self, timeout=5.0):
+        """SIGTERM, wait up to ``timeout`` s, then SIGKILL. Return exit code.
+
+        A negative code means death by that signal (-9: had to be killed).
+        """
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.proc.wait(timeout=timeout)
+        self.returncode = self.proc.returncode
+        self._join_readers()
+        return self.returncode
+
+    def _join_readers(self):
+        for t in self._threads:
+            t.join(timeout=2.0)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def thread_count(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+        raise AssertionError("no Threads: line in /proc status")
+
+    def client(self, **kw):
+        return Client(self.port, **kw)
+
+    def __repr__(self):
+        return f"<Server pid={self.pid} port={self.port} argv={self.argv}>"
+
+
+# --------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------
+
+class ConnectionClosed(AssertionError):
+    """The server closed the connection while a line was expected."""
+
+
+class Client:
+    """A raw TCP connection with a buffered line reader.
+
+    Every operation is bounded by ``timeout`` seconds (default 5).
+    """
+
+    def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT,
+                 nodelay=False, rcvbuf=None, connect=True):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.buf = b""
+        self.lines_read = 0
+        self.greeting_line = None
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if rcvbuf is not None:
+            # Must be set before connect to limit the advertised window.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if connect:
+            self.connect()
+
+    def connect(self):
+        self.sock.settimeout(self.timeout)
+        self.sock.connect((self.host, self.port))
+        self.local_port = self.sock.getsockname()[1]
+        return self
+
+    # -- raw I/O -----------------------------------------------------------
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.settimeout(self.timeout)
+        self.sock.sendall(data)
+
+    def _fill(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout(
+                f"timed out waiting for data; buffered: {self.buf[:200]!r}")
+        self.sock.settimeout(remaining)
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionClosed(
+                f"server closed the connection; unterminated data: "
+                f"{self.buf[:200]!r}")
+        self.buf += data
+
+    def line(self, timeout=None):
+        """Next line as str (undecodable bytes replaced), without the \\n."""
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                raw, self.buf = self.buf[:i], self.buf[i + 1:]
+                self.lines_read += 1
+                return raw.decode("utf-8", errors="replace")
+            self._fill(deadline)
+
+    def greeting(self, timeout=None):
+        """Read and check the greeting; it must be the very first line."""
+        assert self.lines_read == 0, "greeting() must read the first line"
+        line = self.line(timeout)
+        assert GREETING_RE.match(line), f"bad greeting: {line!r}"
+        self.greeting_line = line
+        return line
+
+    def reply(self, timeout=None):
+        """Next OK/ERR line, skipping chat events (JOIN/LEAVE/MSG/NICK).
+
+        Reads and checks the greeting first if nothing was read yet.
+        """
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        if self.lines_read == 0:
+            self.greeting(max(0.0, deadline - time.monotonic()))
+        while True:
+            line = self.line(max(0.0, deadline - time.monotonic()))
+            assert first_word_ok(line), f"line with unknown first word: {line!r}"
+            if line.startswith("OK") or line.startswith("ERR"):
+                return line
+
+    def cmd(self, text, timeout=None):
+        """Send ``text`` + newline and return the reply line.
+
+        If the greeting has not been read yet, reply() consumes it first.
+        """
+        self.send(text.encode() + b"\n" if isinstance(text, str)
+                  else text + b"\n")
+        return self.reply(timeout)
+
+    def expect_closed(self, timeout=None):
+        """Assert the server closes the connection within the timeout.
+
+        Skips any remaining lines; returns them.  A reset counts as closed.
+        """
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"server did not close the connection within "
+                    f"{timeout or self.timeout}s; buffered: {self.buf[:200]!r}")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            except socket.timeout:
+                continue
+            if not data:
+                rest = self.buf.split(b"\n")
+                self.buf = b""
+                return [r.decode("utf-8", errors="replace") for r in rest if r]
+            self.buf += data
+            # Bound memory when draining a flood.
+            if len(self.buf) > 1 << 20:
+                self.buf = self.buf[-4096:]
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def reset(self):
+        """Close with an RST (SO_LINGER 0)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --------------------------------------------------------------------------
+# External tools
+# --------------------------------------------------------------------------
+
+def run_nc(port, data, host="127.0.0.1", extra=("-N",), timeout=10):
+    """Run netcat-openbsd with ``data`` on stdin; return CompletedProcess.
+
+    With -N nc shuts down its sending side at EOF on stdin and exits when the
+    server closes the connection.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    return subprocess.run(["nc", *extra, host, str(port)], input=data,
+                          capture_output=True, timeout=timeout)
+
+
+def run_bottled(*args, timeout=10):
+    """Run the server binary to completion (for --help, bad options...)."""
+    return subprocess.run([BOTTLED, *[str(a) for a in args]],
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=timeout)
+
+
+# --------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Factory: make_server(*extra_args, listen=("127.0.0.1:0",), wait=True).
+
+    Starts bottled with ``-l 127.0.0.1:0 -d <tmp_path>/data`` plus the extra
+    arguments, waits (10 s) for its listening line, and stops it at teardown.
+    """
+    servers = []
+
+    def factory(*args, listen=("127.0.0.1:0",), wait=True, data_dir=None):
+        n = len(servers)
+        d = data_dir or (tmp_path / ("data" if n == 0 else f"data{n}"))
+        srv = Server(args, d, listen=listen)
+        servers.append(srv)
+        if wait:
+            srv.wait_listening(timeout=10.0)
+        return srv
+
+    yield factory
+    for srv in servers:
+        srv.stop(timeout=5.0)
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+@pytest.fixture
+def client(server):
+    """A connected Client on ``server``; closed at teardown."""
+    c = Client(server.port)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def connect():
+    """Factory: connect(server_or_port, **Client kwargs); closed at teardown."""
+    made = []
+
+    def factory(target, **kw):
+        port = target.port if isinstance(target, Server) else int(target)
+        c = Client(port, **kw)
+        made.append(c)
+        return c
+
+    yield factory
+    for c in made:
+        c.close()
+
+
+# --------------------------------------------------------------------------
+# Chat and TPKT clients (additions; nothing above depends on them)
+# --------------------------------------------------------------------------
+
+TPKT_VERSION = 3
+TPKT_HDR_LEN = 4
+TPKT_MAX_LEN = 65535
+TPKT_MAX_PAYLOAD = TPKT_MAX_LEN - TPKT_HDR_LEN
+
+
+def _b(data):
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def tpkt_frame(payload):
+    """One TPKT frame (RFC 1006) carrying ``payload`` (str or bytes)."""
+    payload = _b(payload)
+    total = TPKT_HDR_LEN + len(payload)
+    assert total <= TPKT_MAX_LEN, f"payload too long for one frame: {len(payload)}"
+    return struct.pack(">BBH", TPKT_VERSION, 0, total) + payload
+
+
+def _text(data):
+    return data.decode("utf-8", errors="replace") if isinstance(data, bytes) \
+        else data
+
+
+def _is_event_text(text):
+    return text.split(" ", 1)[0] in EVENT_WORDS
+
+
+def _is_reply_text(text):
+    word = text.split(" ", 1)[0]
+    return word in ("OK", "ERR")
+
+
+def _event_matcher(want):
+    """str: exact text; compiled regex: fullmatch; callable: predicate."""
+    if callable(want):
+        return want
+    if isinstance(want, re.Pattern):
+        return lambda ev: want.fullmatch(ev) is not None
+    return lambda ev: ev == want
+
+
+class _ChatMixin:
+    """Event bookkeeping shared by the line and TPKT chat clients.
+
+    Chat events (MSG/JOIN/LEAVE/NICK) that arrive while a reply is awaited are
+    kept, in order, in ``self.events`` (texts); ``event()`` hands them out
+    first, then reads on.
+    """
+
+    def _init_chat(self):
+        self.events = collections.deque()
+        self.nick = None
+
+    def take_events(self):
+        """All events buffered so far (and forget them)."""
+        evs = list(self.events)
+        self.events.clear()
+        return evs
+
+    def events_until(self, want, timeout=None):
+        """Consume events up to and including the first matching one.
+
+        Returns the list of consumed events (the match is the last one).
+        """
+        match = _event_matcher(want)
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        seen = []
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                ev = self.event(max(0.0, remaining))
+            except socket.timeout:
+                raise AssertionError(
+                    f"{self!r}: no event matching {want!r} within the timeout;"
+                    f" events seen meanwhile: {seen[-20:]!r}") from None
+            seen.append(ev)
+            if match(ev):
+                return seen
+
+    def wait_event(self, want, timeout=None):
+        """Consume events until one matches; return it."""
+        return self.events_until(want, timeout)[-1]
+
+    def collect_events(self, count, want=lambda ev: True, timeout=None):
+        """Consume events until ``count`` matching ones; return those."""
+        match = _event_matcher(want)
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        got = []
+        while len(got) < count:
+            remaining = deadline - time.monotonic()
+            try:
+                ev = self.event(max(0.0, remaining))
+            except socket.timeout:
+                raise AssertionError(
+                    f"{self!r}: only {len(got)} of {count} events matching "
+                    f"{want!r}; last: {got[-5:]!r}") from None
+            if match(ev):
+                got.append(ev)
+        return got
+
+    def sync(self, token="sync"):
+        """Round trip (ECHO) so every event sent before it is buffered.
+
+        The server is single-threaded and keeps one ordered output queue per
+        connection: anything it queued for us before handling this ECHO is
+        in ``self.events`` when the reply arrives.
+        """
+        reply = self.cmd(f"ECHO {token}")
+        assert reply == f"OK {token}", f"{self!r}: sync reply {reply!r}"
+
+
+class LineChatClient(_ChatMixin, Client):
+    """A line-mode client that keeps the chat events it skips."""
+
+    def __init__(self, port, **kw):
+        self._init_chat()
+        super().__init__(port, **kw)
+
+    def greeting(self, timeout=None):
+        line = super().greeting(timeout)
+        self.nick = "Guest" + GREETING_RE.match(line).group(2)
+        return line
+
+    def reply(self, timeout=None):
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        if self.lines_read == 0:
+            self.greeting(max(0.0, deadline - time.monotonic()))
+        while True:
+            line = self.line(max(0.0, deadline - time.monotonic()))
+            assert first_word_ok(line), f"line with unknown first word: {line!r}"
+            if _is_reply_text(line):
+                return line
+            self.events.append(line)
+
+    def event(self, timeout=None):
+        """Next chat event line (buffered ones first).
+
+        A reply where an event is expected fails the test.
+        """
+        if self.events:
+            return self.events.popleft()
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        if self.lines_read == 0:
+            self.greeting(max(0.0, deadline - time.monotonic()))
+        line = self.line(max(0.0, deadline - time.monotonic()))
+        assert _is_event_text(line), \
+            f"{self!r}: expected a chat event, got {line!r}"
+        return line
+
+    def __repr__(self):
+        return f"<LineChatClient {self.nick} port={getattr(self, 'local_port', None)}>"
+
+
+class TpktClient(_ChatMixin):
+    """A TPKT-framed (RFC 1006) connection to bottled.
+
+    A TPKT client must speak first: unless ``first`` is None the constructor
+    sends ``first`` (default ``WHO``) as a frame right after connecting.  The
+    greeting and the reply to that frame are read by ``hello()``, which
+    ``reply()``/``cmd()`` call implicitly, so ``cmd()`` always returns the
+    reply to its own command.  ``first_reply`` keeps that first reply.
+
+    Replies are returned as str (UTF-8, undecodable bytes replaced) by
+    ``reply``/``cmd``, as bytes by ``reply_raw``/``cmd_raw``.  Every frame
+    received is appended to ``received`` (payload bytes) and every frame sent
+    with ``send_frame`` to ``sent``.  Every operation is bounded by
+    ``timeout``.
+    """
+
+    def __init__(self, port, host="127.0.0.1", timeout=DEFAULT_TIMEOUT,
+                 nodelay=False, rcvbuf=None, first=b"WHO"):
+        self._init_chat()
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.buf = b""
+        self.sent = []
+        self.received = []
+        self.greeting_line = None
+        self.first_reply = None
+        self._first_pending = False
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect((host, port))
+        self.local_port = self.sock.getsockname()[1]
+        if first is not None:
+            self.send_frame(first)
+            self._first_pending = True
+
+    # -- raw I/O -----------------------------------------------------------
+
+    def send_raw(self, data):
+        """Send bytes as they are (not recorded in ``sent``)."""
+        self.sock.settimeout(self.timeout)
+        self.sock.sendall(_b(data))
+
+    def send_frame(self, payload):
+        payload = _b(payload)
+        self.sent.append(payload)
+        self.send_raw(tpkt_frame(payload))
+
+    def send_frames(self, payloads):
+        """Many frames in one send."""
+        payloads = [_b(p) for p in payloads]
+        self.sent.extend(payloads)
+        self.send_raw(b"".join(tpkt_frame(p) for p in payloads))
+
+    def _parse_one(self):
+        """Take one complete frame out of self.buf; None if incomplete."""
+        if len(self.buf) < TPKT_HDR_LEN:
+            return None
+        version, reserved, total = struct.unpack(">BBH",
+                                                 self.buf[:TPKT_HDR_LEN])
+        assert version == TPKT_VERSION and reserved == 0 and \
+            total >= TPKT_HDR_LEN, \
+            f"{self!r}: bad TPKT header from server: {self.buf[:16]!r}"
+        if len(self.buf) < total:
+            return None
+        payload, self.buf = self.buf[TPKT_HDR_LEN:total], self.buf[total:]
+        self.received.append(payload)
+        return payload
+
+    def frame(self, timeout=None):
+        """Next frame's payload (bytes)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        while True:
+            payload = self._parse_one()
+            if payload is not None:
+                return payload
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout(
+                    f"{self!r}: timed out waiting for a frame; "
+                    f"buffered: {self.buf[:200]!r}")
+            self.sock.settimeout(remaining)
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionClosed(
+                    f"{self!r}: server closed the connection; incomplete "
+                    f"frame: {self.buf[:200]!r}")
+            self.buf += data
+
+    # -- messages ----------------------------------------------------------
+
+    def greeting(self, timeout=None):
+        assert not self.received, "greeting() must read the first frame"
+        text = _text(self.frame(timeout))
+        m = GREETING_RE.match(text)
+        assert m, f"bad greeting: {text!r}"
+        self.greeting_line = text
+        self.nick = "Guest" + m.group(2)
+        return text
+
+    def hello(self, timeout=None):
+        """Read the greeting and the reply to the first frame; return it."""
+        if self.greeting_line is None:
+            self.greeting(timeout)
+        if self._first_pending:
+            self._first_pending = False
+            self.first_reply = self._reply_raw(timeout).decode(
+                "utf-8", errors="replace")
+        return self.first_reply
+
+    def _reply_raw(self, timeout):
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        while True:
+            payload = self.frame(max(0.0, deadline - time.monotonic()))
+            text = _text(payload)
+            if _is_reply_text(text):
+                return payload
+            assert _is_event_text(text), \
+                f"{self!r}: frame with unknown first word: {payload[:200]!r}"
+            self.events.append(text)
+
+    def reply_raw(self, timeout=None):
+        """Next OK/ERR payload as bytes, keeping events on the side."""
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        self.hello(max(0.0, deadline - time.monotonic()))
+        return self._reply_raw(max(0.0, deadline - time.monotonic()))
+
+    def reply(self, timeout=None):
+        return _text(self.reply_raw(timeout))
+
+    def cmd_raw(self, payload, timeout=None):
+        self.send_frame(payload)
+        return self.reply_raw(timeout)
+
+    def cmd(self, payload, timeout=None):
+        return _text(self.cmd_raw(payload, timeout))
+
+    def event(self, timeout=None):
+        """Next chat event (buffered ones first), as str.
+
+        A reply where an event is expected fails the test.
+        """
+        if self.events:
+            return self.events.popleft()
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        self.hello(max(0.0, deadline - time.monotonic()))
+        payload = self.frame(max(0.0, deadline - time.monotonic()))
+        text = _text(payload)
+        assert _is_event_text(text), \
+            f"{self!r}: expected a chat event, got {payload[:200]!r}"
+        return text
+
+    def expect_closed(self, timeout=None):
+        """Assert the server closes the connection within the timeout.
+
+        Returns the payloads of the frames that arrived meanwhile (and any
+        trailing partial frame bytes as a last bytes element, if any).
+        A reset counts as closed.
+        """
+        deadline = time.monotonic() + (self.timeout if timeout is None
+                                       else timeout)
+        got = []
+        while True:
+            payload = self._parse_one()
+            if payload is not None:
+                got.append(payload)
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"{self!r}: server did not close the connection within "
+                    f"{timeout or self.timeout}s; buffered: {self.buf[:200]!r}")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            except socket.timeout:
+                continue
+            if not data:
+                if self.buf:
+                    got.append(self.buf)
+                    self.buf = b""
+                return got
+            self.buf += data
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def reset(self):
+        """Close with an RST (SO_LINGER 0)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return f"<TpktClient {self.nick} port={self.local_port}>"
+
+
+@pytest.fixture
+def connect_tpkt():
+    """Factory: connect_tpkt(server_or_port, **TpktClient kwargs)."""
+    made = []
+
+    def factory(target, **kw):
+        port = target.port if isinstance(target, Server) else int(target)
+        c = TpktClient(port, **kw)
+        made.append(c)
+        return c
+
+    yield factory
+    for c in made:
+        c.close()
+
+
+@pytest.fixture
+def connect_line():
+    """Factory: connect_line(server_or_port, **Client kwargs) -> LineChatClient."""
+    made = []
+
+    def factory(target, **kw):
+        port = target.port if isinstance(target, Server) else int(target)
+        c = LineChatClient(port, **kw)
+        made.append(c)
+        return c
+
+    yield factory
+    for c in made:
+        c.close()

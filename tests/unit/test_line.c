@@ -1,0 +1,541 @@
+/* Unit tests for the line decoder (line.c): splits, endings, pipelining,
+ * over-long lines, binary bytes and telnet IAC removal. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "line.h"
+
+#define MAX 16
+
+/* A transcript of decoder events: each line as "[bytes]", each LINE_TOO_LONG as "!".
+ * Lines may hold NUL bytes, so it is a counted buffer, not a C string. */
+struct transcript {
+	char buf[8192];
+	size_t len;
+	unsigned too_long;
+	unsigned lines;
+};
+
+static void tr_add(struct transcript *t, const void *p, size_t n)
+{
+	assert_true(t->len + n <= sizeof t->buf);
+	memcpy(t->buf + t->len, p, n);
+	t->len += n;
+}
+
+/* Feeds in[0..n) as one read: calls line_decode until the read is used up. */
+static void feed(struct line_decoder *d, const void *input, size_t n, struct transcript *t)
+{
+	const char *in = input;
+
+	while (n > 0) {
+		const char *line = (const char *)1;
+		size_t used = (size_t)-1, len = (size_t)-1;
+		enum line_status st = line_decode(d, in, n, &used, &line, &len);
+
+		assert_true(used <= n);
+		switch (st) {
+		case LINE_FRAME:
+			assert_true(used > 0);
+			assert_non_null(line);
+			assert_true(len <= d->max);
+			tr_add(t, "[", 1);
+			tr_add(t, line, len);
+			tr_add(t, "]", 1);
+			t->lines++;
+			break;
+		case LINE_TOO_LONG:
+			assert_true(used > 0);
+			tr_add(t, "!", 1);
+			t->too_long++;
+			break;
+		case LINE_NEED_MORE:
+			assert_int_equal(used, n);
+			break;
+		default:
+			fail_msg("bad status %d", (int)st);
+		}
+		in += used;
+		n -= used;
+	}
+}
+
+static void assert_transcript(const struct transcript *t, const char *want, size_t wlen,
+                              const char *what, size_t cut)
+{
+	if (t->len != wlen || memcmp(t->buf, want, wlen) != 0) {
+		print_error("%s (cut %zu): got %zu bytes \"%.*s\", want %zu bytes \"%.*s\"\n",
+		            what, cut, t->len, (int)t->len, t->buf, wlen, (int)wlen, want);
+		fail();
+	}
+}
+
+/* Decodes in[0..n) whole, split in two at every position, and one byte at a time;
+ * every way must give the transcript `want`, and leave nothing pending. */
+static void check_all_splits_max(const char *in, size_t n, const char *want, size_t wlen,
+                                 size_t max)
+{
+	struct line_decoder d;
+	struct transcript t;
+
+	for (size_t cut = 0; cut <= n; cut++) {
+		memset(&t, 0, sizeof t);
+		line_decoder_init(&d, max);
+		/* Each piece in its own heap buffer so ASan sees any over-read. */
+		char *a = malloc(cut ? cut : 1), *b = malloc(n - cut ? n - cut : 1);
+		assert_non_null(a);
+		assert_non_null(b);
+		memcpy(a, in, cut);
+		memcpy(b, in + cut, n - cut);
+		feed(&d, a, cut, &t);
+		feed(&d, b, n - cut, &t);
+		assert_transcript(&t, want, wlen, "two pieces", cut);
+		assert_false(line_decoder_pending(&d));
+		free(a);
+		free(b);
+		line_decoder_free(&d);
+	}
+
+	memset(&t, 0, sizeof t);
+	line_decoder_init(&d, max);
+	for (size_t i = 0; i < n; i++) {
+		char *one = malloc(1);
+		assert_non_null(one);
+		*one = in[i];
+		feed(&d, one, 1, &t);
+		free(one);
+	}
+	assert_transcript(&t, want, wlen, "byte at a time", 0);
+	assert_false(line_decoder_pending(&d));
+	line_decoder_free(&d);
+}
+
+#define CHECK_SPLITS(in, want) \
+	check_all_splits_max(in, sizeof(in) - 1, want, sizeof(want) - 1, MAX)
+
+/* ---- basic decoding ---- */
+
+static void test_simple_line(void **state)
+{
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+	const char in[] = "hello\n";
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	assert_int_equal(line_decode(&d, in, 6, &used, &line, &len), LINE_FRAME);
+	assert_int_equal(used, 6);
+	assert_int_equal(len, 5);
+	assert_memory_equal(line, "hello", 5);
+	assert_false(line_decoder_pending(&d));
+	line_decoder_free(&d);
+}
+
+static void test_need_more(void **state)
+{
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	assert_int_equal(line_decode(&d, "hel", 3, &used, &line, &len), LINE_NEED_MORE);
+	assert_int_equal(used, 3);
+	assert_null(line);
+	assert_int_equal(len, 0);
+	assert_int_equal(line_decode(&d, "lo\nX", 4, &used, &line, &len), LINE_FRAME);
+	assert_int_equal(used, 3);
+	assert_int_equal(len, 5);
+	assert_memory_equal(line, "hello", 5);
+	/* An empty read changes nothing. */
+	assert_int_equal(line_decode(&d, "", 0, &used, &line, &len), LINE_NEED_MORE);
+	assert_int_equal(used, 0);
+	line_decoder_free(&d);
+}
+
+static void test_split_every_position(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("hello world\n", "[hello world]");
+	CHECK_SPLITS("ECHO hi there\r\n", "[ECHO hi there]");
+	CHECK_SPLITS("a\nbc\r\n\ndef\n", "[a][bc][][def]");
+}
+
+/* ---- line endings ---- */
+
+static void test_crlf_and_lf(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("abc\r\n", "[abc]");
+	CHECK_SPLITS("abc\n", "[abc]");
+	CHECK_SPLITS("\r\n", "[]");
+	/* A '\r' is dropped only right before '\n'. */
+	CHECK_SPLITS("a\rb\n", "[a\rb]");
+	CHECK_SPLITS("\rab\n", "[\rab]");
+	CHECK_SPLITS("abc\r\r\n", "[abc\r]");
+	CHECK_SPLITS("x\r\ny\n", "[x][y]");
+	/* A lone '\r' is no line end. */
+	CHECK_SPLITS("a\rb\rc\n", "[a\rb\rc]");
+}
+
+static void test_pipelining(void **state)
+{
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+	const char in[] = "one\ntwo\r\nthree\n\nfour\r\npartial";
+	const char *p = in;
+	size_t n = sizeof in - 1;
+	static const struct { const char *line; size_t used; } want[] = {
+		{ "one", 4 }, { "two", 5 }, { "three", 6 }, { "", 1 }, { "four", 6 },
+	};
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		assert_int_equal(line_decode(&d, p, n, &used, &line, &len), LINE_FRAME);
+		assert_int_equal(used, want[i].used);
+		assert_int_equal(len, strlen(want[i].line));
+		assert_memory_equal(line, want[i].line, len);
+		p += used;
+		n -= used;
+	}
+	assert_int_equal(line_decode(&d, p, n, &used, &line, &len), LINE_NEED_MORE);
+	assert_int_equal(used, strlen("partial"));
+	assert_true(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "\n", 1, &used, &line, &len), LINE_FRAME);
+	assert_int_equal(used, 1);
+	assert_int_equal(len, 7);
+	assert_memory_equal(line, "partial", 7);
+	line_decoder_free(&d);
+}
+
+static void test_many_lines_one_buffer(void **state)
+{
+	char in[4096], want[4096];
+	size_t n = 0, w = 0;
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		char l[32];
+		int k = snprintf(l, sizeof l, "line %d", i);
+		memcpy(in + n, l, (size_t)k);
+		n += (size_t)k;
+		if (i % 3 == 0)
+			in[n++] = '\r';
+		in[n++] = '\n';
+		want[w++] = '[';
+		memcpy(want + w, l, (size_t)k);
+		w += (size_t)k;
+		want[w++] = ']';
+	}
+	assert_true(n < sizeof in);
+	check_all_splits_max(in, n, want, w, MAX);
+}
+
+static void test_empty_line(void **state)
+{
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	assert_int_equal(line_decode(&d, "\n", 1, &used, &line, &len), LINE_FRAME);
+	assert_int_equal(used, 1);
+	assert_int_equal(len, 0);
+	assert_non_null(line);
+	assert_int_equal(line_decode(&d, "\r\n", 2, &used, &line, &len), LINE_FRAME);
+	assert_int_equal(used, 2);
+	assert_int_equal(len, 0);
+	/* "\r" and "\n" in separate reads. */
+	assert_int_equal(line_decode(&d, "\r", 1, &used, &line, &len), LINE_NEED_MORE);
+	assert_int_equal(line_decode(&d, "\n", 1, &used, &line, &len), LINE_FRAME);
+	assert_int_equal(len, 0);
+	assert_non_null(line);
+	assert_false(line_decoder_pending(&d));
+	line_decoder_free(&d);
+	CHECK_SPLITS("\n\n\r\n", "[][][]");
+}
+
+/* ---- length limit ---- */
+
+static void test_exactly_max(void **state)
+{
+	(void)state;
+	/* 16 bytes: fine with "\n" and with "\r\n". */
+	CHECK_SPLITS("0123456789abcdef\n", "[0123456789abcdef]");
+	CHECK_SPLITS("0123456789abcdef\r\n", "[0123456789abcdef]");
+	CHECK_SPLITS("0123456789abcdef\r\nok\n", "[0123456789abcdef][ok]");
+	/* 15 bytes + a kept '\r' is 16 bytes: fine. */
+	CHECK_SPLITS("0123456789abcde\r\r\n", "[0123456789abcde\r]");
+}
+
+static void test_max_plus_one(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("0123456789abcdefg\nok\n", "![ok]");
+	/* A kept '\r' counts: 16 bytes + '\r' + "\r\n" is 17 bytes. */
+	CHECK_SPLITS("0123456789abcdef\r\r\nok\n", "![ok]");
+	/* A '\r' in the slack that is not followed by '\n'. */
+	CHECK_SPLITS("0123456789abcdef\rX\nok\n", "![ok]");
+}
+
+static void test_too_long_once_same_buffer(void **state)
+{
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+	const char in[] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nnext\n";
+	const char *p = in;
+	size_t n = sizeof in - 1;
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	assert_int_equal(line_decode(&d, p, n, &used, &line, &len), LINE_TOO_LONG);
+	assert_true(used > 0 && used <= (size_t)(strchr(in, '\n') - in));
+	p += used;
+	n -= used;
+	/* The rest of the long line is skipped silently; the next line decodes. */
+	assert_int_equal(line_decode(&d, p, n, &used, &line, &len), LINE_FRAME);
+	assert_int_equal(len, 4);
+	assert_memory_equal(line, "next", 4);
+	assert_int_equal(used, n);
+	assert_false(line_decoder_pending(&d));
+	line_decoder_free(&d);
+}
+
+static void test_too_long_small_pieces(void **state)
+{
+	struct line_decoder d;
+	struct transcript t;
+	char longline[300];
+
+	(void)state;
+	memset(longline, 'x', sizeof longline);
+	for (size_t piece = 1; piece <= 20; piece++) {
+		memset(&t, 0, sizeof t);
+		line_decoder_init(&d, MAX);
+		for (size_t off = 0; off < sizeof longline; off += piece) {
+			size_t k = sizeof longline - off < piece ? sizeof longline - off : piece;
+			feed(&d, longline + off, k, &t);
+		}
+		feed(&d, "\r\n", 2, &t);
+		feed(&d, "fine\n", 5, &t);
+		assert_transcript(&t, "![fine]", 7, "long line in pieces", piece);
+		assert_int_equal(t.too_long, 1);
+		line_decoder_free(&d);
+	}
+}
+
+static void test_too_long_all_splits(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nok\n", "![ok]");
+	CHECK_SPLITS("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\nok\r\n", "![ok]");
+	CHECK_SPLITS("short\naaaaaaaaaaaaaaaaaaaaaaaa\nbbbbbbbbbbbbbbbbbbbbbbbb\nz\n",
+	             "[short]!![z]");
+	/* Telnet sequences inside the skipped part are still parsed, so an option
+	 * byte that happens to be '\n' does not end the skipping early. */
+	CHECK_SPLITS("aaaaaaaaaaaaaaaaaaaa\xff\xfd\nbbb\nok\n", "![ok]");
+}
+
+/* ---- binary bytes ---- */
+
+static void test_nul_and_high_bytes(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("a\0b\n", "[a\0b]");
+	CHECK_SPLITS("\0\n", "[\0]");
+	CHECK_SPLITS("\x80\x9b\xc2\x9b\xd0\xbf\xfe\n", "[\x80\x9b\xc2\x9b\xd0\xbf\xfe]");
+	CHECK_SPLITS("\x01\x1b[31m\x7f\n", "[\x01\x1b[31m\x7f]");
+
+	/* Every byte value except 0xFF and '\n' passes through unchanged. */
+	char in[300], want[300];
+	size_t n = 0, w = 0;
+	want[w++] = '[';
+	for (int c = 0; c < 255; c++) {
+		if (c == '\n')
+			continue;
+		if (c == '\r')          /* keep '\r' away from the end */
+			continue;
+		in[n++] = (char)c;
+		want[w++] = (char)c;
+		if (n % 15 == 0) {      /* lines of 15 bytes fit MAX */
+			in[n++] = '\n';
+			want[w++] = ']';
+			want[w++] = '[';
+		}
+	}
+	in[n++] = '\n';
+	want[w++] = ']';
+	check_all_splits_max(in, n, want, w, MAX);
+	check_all_splits_max("a\rb\n", 4, "[a\rb]", 5, MAX);
+}
+
+/* ---- telnet ---- */
+
+static void test_telnet_option(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("\xff\xfd\x18hi\n", "[hi]");               /* IAC DO TTYPE */
+	CHECK_SPLITS("h\xff\xfb\x1fi\n", "[hi]");               /* IAC WILL NAWS */
+	CHECK_SPLITS("hi\xff\xfc\x01\n", "[hi]");               /* IAC WONT ECHO */
+	CHECK_SPLITS("\xff\xfe\x22hi\n", "[hi]");               /* IAC DONT LINEMODE */
+	CHECK_SPLITS("\xff\xfd\x18\xff\xfb\x1f\xff\xfd\x01ok\r\n", "[ok]");
+	/* The option byte is not data even when it is '\n' or '\r'. */
+	CHECK_SPLITS("\xff\xfd\nok\n", "[ok]");
+	CHECK_SPLITS("ok\xff\xfb\r\n", "[ok]");
+	/* Option negotiation alone is no line. */
+	CHECK_SPLITS("\xff\xfd\x18\xff\xfb\x1f", "");
+}
+
+static void test_telnet_commands(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("\xff\xf4x\n", "[x]");                     /* IAC IP */
+	CHECK_SPLITS("a\xff\xf1" "b\n", "[ab]");                /* IAC NOP */
+	CHECK_SPLITS("ab\xff\xf9\n", "[ab]");                   /* IAC GA */
+	CHECK_SPLITS("\xff\xf4\xff\xfd\x06\n", "[]");           /* ^C from telnet: IP, DO TM */
+}
+
+static void test_telnet_iac_iac(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("a\xff\xff" "b\n", "[a\xff" "b]");
+	CHECK_SPLITS("\xff\xff\n", "[\xff]");
+	CHECK_SPLITS("\xff\xff\xff\xff\n", "[\xff\xff]");
+	CHECK_SPLITS("\xff\xff\xff\xfd\x18x\n", "[\xffx]");
+	/* 16 literal 0xFF bytes make a line of exactly MAX. */
+	CHECK_SPLITS("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"
+	             "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\n",
+	             "[\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff]");
+}
+
+static void test_telnet_subnegotiation(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("\xff\xfa\x18\x01\xff\xf0ok\n", "[ok]");
+	CHECK_SPLITS("o\xff\xfa\x18\x01\xff\xf0k\n", "[ok]");
+	/* NAWS with a '\n' and an escaped IAC IAC inside: all of it is skipped. */
+	CHECK_SPLITS("\xff\xfa\x1f\x00\n\xff\xff\x00\x18\xff\xf0ok\n", "[ok]");
+	/* TTYPE IS "xterm". */
+	CHECK_SPLITS("\xff\xfa\x18\x00xterm\xff\xf0hi\r\n", "[hi]");
+	/* Mixed with lines on both sides. */
+	CHECK_SPLITS("a\n\xff\xfa\x18\x01\xff\xf0" "b\n", "[a][b]");
+}
+
+static void test_telnet_mixed(void **state)
+{
+	(void)state;
+	CHECK_SPLITS("\xff\xfd\x18\xff\xfb\x1f\xff\xfa\x18\x01\xff\xf0NICK \xff\xff" "bob\r\n"
+	             "\xff\xf4MSG hi\n",
+	             "[NICK \xff" "bob][MSG hi]");
+}
+
+static void test_pending(void **state)
+{
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	assert_false(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "abc", 3, &used, &line, &len), LINE_NEED_MORE);
+	assert_true(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "\n", 1, &used, &line, &len), LINE_FRAME);
+	assert_false(line_decoder_pending(&d));
+	/* A whole line in one read leaves nothing behind. */
+	assert_int_equal(line_decode(&d, "xy\n", 3, &used, &line, &len), LINE_FRAME);
+	assert_false(line_decoder_pending(&d));
+	/* Inside a telnet sequence. */
+	assert_int_equal(line_decode(&d, "\xff", 1, &used, &line, &len), LINE_NEED_MORE);
+	assert_true(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "\xfd", 1, &used, &line, &len), LINE_NEED_MORE);
+	assert_true(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "\x18", 1, &used, &line, &len), LINE_NEED_MORE);
+	assert_false(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "\xff\xfa\x18", 3, &used, &line, &len), LINE_NEED_MORE);
+	assert_true(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "\x01\xff\xf0", 3, &used, &line, &len), LINE_NEED_MORE);
+	assert_false(line_decoder_pending(&d));
+	/* A lone '\r' is part of a line. */
+	assert_int_equal(line_decode(&d, "\r", 1, &used, &line, &len), LINE_NEED_MORE);
+	assert_true(line_decoder_pending(&d));
+	assert_int_equal(line_decode(&d, "\n", 1, &used, &line, &len), LINE_FRAME);
+	assert_false(line_decoder_pending(&d));
+	line_decoder_free(&d);
+}
+
+static void test_free_twice_and_reuse(void **state)
+{
+	struct line_decoder d;
+	struct transcript t;
+
+	(void)state;
+	memset(&t, 0, sizeof t);
+	line_decoder_init(&d, MAX);
+	feed(&d, "abc", 3, &t);
+	line_decoder_free(&d);
+	line_decoder_free(&d);
+	line_decoder_init(&d, MAX);
+	feed(&d, "def\n", 4, &t);
+	assert_transcript(&t, "[def]", 5, "reuse", 0);
+	line_decoder_free(&d);
+}
+
+static void test_large_max(void **state)
+{
+	/* A line longer than the 256-byte first allocation, split at every byte. */
+	char in[1200], want[1200];
+	size_t n = 0, w = 0;
+
+	(void)state;
+	want[w++] = '[';
+	for (int i = 0; i < 1000; i++) {
+		in[n++] = (char)('a' + i % 26);
+		want[w++] = (char)('a' + i % 26);
+	}
+	in[n++] = '\r';
+	in[n++] = '\n';
+	want[w++] = ']';
+	check_all_splits_max(in, n, want, w, 1000);
+	check_all_splits_max(in, n, "!", 1, 999);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_simple_line),
+		cmocka_unit_test(test_need_more),
+		cmocka_unit_test(test_split_every_position),
+		cmocka_unit_test(test_crlf_and_lf),
+		cmocka_unit_test(test_pipelining),
+		cmocka_unit_test(test_many_lines_one_buffer),
+		cmocka_unit_test(test_empty_line),
+		cmocka_unit_test(test_exactly_max),
+		cmocka_unit_test(test_max_plus_one),
+		cmocka_unit_test(test_too_long_once_same_buffer),
+		cmocka_unit_test(test_too_long_small_pieces),
+		cmocka_unit_test(test_too_long_all_splits),
+		cmocka_unit_test(test_nul_and_high_bytes),
+		cmocka_unit_test(test_telnet_option),
+		cmocka_unit_test(test_telnet_commands),
+		cmocka_unit_test(test_telnet_iac_iac),
+		cmocka_unit_test(test_telnet_subnegotiation),
+		cmocka_unit_test(test_telnet_mixed),
+		cmocka_unit_test(test_pending),
+		cmocka_unit_test(test_free_twice_and_reuse),
+		cmocka_unit_test(test_large_max),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
