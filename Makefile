@@ -24,11 +24,11 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 COMMON   = xmalloc log timefmt escape net buf line tpkt framing nick
 SERVER   = $(COMMON) loop loop_epoll room conn cmd commands args store xfer server bottled
-CLIENT   = $(COMMON)
+CLIENT   = $(COMMON) client chat_ui bottle
 
 obj = $(patsubst %,$(BUILD)/%.o,$(1))
 
-all: $(BUILD)/bottled
+all: $(BUILD)/bottled $(BUILD)/bottle
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
@@ -39,8 +39,12 @@ $(BUILD):
 $(BUILD)/bottled: $(call obj,$(SERVER))
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lcrypto -o $@
 
+# GNU readline, not libedit: see the comment at the top of src/chat_ui.c.
+$(BUILD)/bottle: $(call obj,$(CLIENT))
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lreadline -o $@
+
 # ---- unit tests: one cmocka program per module, linked with what it tests ----
-UNIT_TESTS = tpkt nick line framing buf timefmt cmd escape
+UNIT_TESTS = tpkt nick line framing buf timefmt cmd escape client
 UNIT_DEPS_tpkt    = tpkt
 UNIT_DEPS_nick    = nick
 UNIT_DEPS_line    = line xmalloc
@@ -49,6 +53,7 @@ UNIT_DEPS_buf     = buf xmalloc
 UNIT_DEPS_timefmt = timefmt
 UNIT_DEPS_cmd     = cmd escape
 UNIT_DEPS_escape  = escape
+UNIT_DEPS_client  = client tpkt buf net escape xmalloc
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(call obj,$$(UNIT_DEPS_$$*)) | $(BUILD)
@@ -81,9 +86,12 @@ run: deps all
 install: all
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 755 $(BUILD)/bottled $(DESTDIR)$(SBINDIR)/bottled
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(BUILD)/bottle $(DESTDIR)$(BINDIR)/bottle
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/bottled
+	rm -f $(DESTDIR)$(BINDIR)/bottle
 
 clean:
 	rm -rf build build-asan

@@ -16,7 +16,7 @@
 #include <strings.h>
 
 /* The longest chat text: its MSG event must still fit in one TPKT frame. */
-#define SAY_MAX (TPKT_MAX_PAYLOAD - sizeof "MSG  " - NICK_MAX_BYTES)
+#define SAY_MAX (TPKT_MAX_PAYLOAD - (sizeof "MSG  " - 1) - NICK_MAX_BYTES)
 
 static void cmd_echo(struct conn *c, const char *arg, size_t len)
 {

@@ -38,6 +38,7 @@ static const struct {
 	[END_FULL] = { "server full", "closed" },
 	[END_ERROR] = { "error", "closed" },
 	[END_DONE] = { "transfer done", "quit" },
+	[END_SUPERSEDED] = { "superseded by a newer connection", "closed" },
 };
 
 const char *conn_end_text(enum conn_end why) { return end_texts[why].log; }
@@ -203,7 +204,8 @@ bool conn_flush(struct conn *c)
 	if (!outq_bytes(&c->out) && c->stream && !c->stream->pump(c))
 		return false;
 	if (!outq_bytes(&c->out) && !(c->stream && c->stream->wants_write(c))) {
-		if (c->state == CONN_DRAINING) {
+		/* A busy transfer (hashing, verifying) still owes a reply: wait for it. */
+		if (c->state == CONN_DRAINING && !c->stream) {
 			conn_close(c, c->end);
 			return false;
 		}
@@ -354,8 +356,12 @@ static void conn_read(struct conn *c)
 	}
 	if (n == 0) {
 		/* The peer is done sending but may still read: finish what we owe,
-		 * a download in progress included, then close. */
-		conn_close_after_flush(c, END_PEER_CLOSED);
+		 * a transfer's last reply or its remaining bytes included, then close.
+		 * Only an upload still waiting for data can never finish. */
+		if (c->stream && c->stream->wants_input(c))
+			conn_close(c, END_PEER_CLOSED);
+		else
+			conn_close_after_flush(c, END_PEER_CLOSED);
 		return;
 	}
 	c->last_active = loop_now(c->srv->loop);

@@ -43,7 +43,7 @@ enum conn_state {
 /* Why a connection ended: the log says `log`, the room says `leave`. */
 enum conn_end {
 	END_QUIT, END_PEER_CLOSED, END_RESET, END_KEEPALIVE, END_OVERFLOW, END_IDLE,
-	END_PROTOCOL, END_SHUTDOWN, END_FULL, END_ERROR, END_DONE,
+	END_PROTOCOL, END_SHUTDOWN, END_FULL, END_ERROR, END_DONE, END_SUPERSEDED,
 };
 
 struct conn {

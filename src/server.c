@@ -178,6 +178,9 @@ static void accept_one(struct server *srv, int fd, const struct sockaddr_storage
 
 	if (net_set_keepalive(fd, &srv->cfg.keepalive) < 0)
 		log_warn("%s: cannot set keepalive: %s", c->peer, strerror(errno));
+	/* Output is already batched per loop turn; Nagle would only hold a reply
+	 * back behind the client's delayed ACK of an earlier event. */
+	net_set_nodelay(fd);
 	if (loop_watch(srv->loop, fd, LOOP_READABLE, conn_on_io, c) < 0) {
 		log_warn("%s: cannot watch: %s", c->peer, strerror(errno));
 		conn_free(c);
@@ -287,7 +290,7 @@ static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
 	for (size_t i = 0; i < srv->nconns; i++) {
 		struct conn *c = srv->conns[i];
 		uint64_t quiet = now - c->last_active;
-		if (c->state == CONN_DRAINING && quiet > SERVER_DRAIN_TIMEOUT_MS)
+		if (c->state == CONN_DRAINING && !c->stream && quiet > SERVER_DRAIN_TIMEOUT_MS)
 			conn_close(c, c->end);
 		else if (idle_ms && c->state == CONN_OPEN && !c->stream && quiet > idle_ms)
 			conn_close_after_flush(c, END_IDLE);

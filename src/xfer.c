@@ -45,6 +45,7 @@ struct xfer {
 	uint64_t hashed;
 	struct loop_timer step;
 	uint64_t t_start, t_end;             /* microseconds, monotonic */
+	bool failed;                         /* already logged as failed */
 };
 
 static const struct conn_stream upload_stream, download_stream;
@@ -88,6 +89,11 @@ static void xfer_fail(struct xfer *x, const char *fmt, const char *detail)
 	         x->upload ? "upload" : "download", x->name, c->peer, x->pos, x->size,
 	         x->upload && !x->anonymous ? "partial kept; " : "", detail);
 	conn_close_after_flush(c, END_ERROR);
+	x->failed = true;
+	const struct conn_stream *ops = c->stream;
+	ops->abort(c);                       /* keeps a resumable partial */
+	c->stream = NULL;
+	c->stream_data = NULL;
 }
 
 static void log_rate(const struct xfer *x)
@@ -225,14 +231,14 @@ static void xfer_attach(struct conn *c, struct xfer *x, const struct conn_stream
 
 /* ---- UPLOAD <name> <size> [<sha256> <token>] ---- */
 
-static bool upload_in_progress(struct server *srv, const char *id)
+static struct conn *upload_owner(struct server *srv, const char *id)
 {
 	for (size_t i = 0; i < srv->nconns; i++) {
 		struct conn *o = srv->conns[i];
 		if (o->stream == &upload_stream && strcmp(xfer_of(o)->part.id, id) == 0)
-			return true;
+			return o;
 	}
-	return false;
+	return NULL;
 }
 
 static void anonymous_id(char id[STORE_ID_MAX + 1])
@@ -301,9 +307,14 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 		upload_refuse(c, "file too large (limit %s bytes)", limit);
 		return;
 	}
-	if (u.id[0] && upload_in_progress(srv, u.id)) {
-		upload_refuse(c, "%s", "upload already in progress");
-		return;
+	/* The token is the client's secret, so a second connection with it is that
+	 * client coming back over a new link while the server still believes in the
+	 * old one (a dead link not yet detected). The newcomer takes over. */
+	struct conn *old = u.id[0] ? upload_owner(srv, u.id) : NULL;
+	if (old) {
+		log_info("upload %s: resumed from %s; dropping the old connection %s", u.name,
+		         c->peer, old->peer);
+		conn_close(old, END_SUPERSEDED);
 	}
 	struct xfer *x = xfer_new(c, true, u.name);
 	x->anonymous = !u.id[0];
@@ -389,7 +400,7 @@ static void upload_abort(struct conn *c)
 	struct xfer *x = xfer_of(c);
 	if (x->anonymous)
 		store_partial_remove(store_of(c), &x->part);
-	else if (x->state == XF_RECEIVING)
+	else if (x->state == XF_RECEIVING && !x->failed)
 		log_info("upload %s from %s interrupted at %" PRIu64 " of %" PRIu64
 		         " bytes; partial kept for resume", x->name, c->peer, x->pos, x->size);
 	xfer_free(x);
@@ -534,7 +545,7 @@ static bool download_wants_write(struct conn *c)
 static void download_abort(struct conn *c)
 {
 	struct xfer *x = xfer_of(c);
-	if (x->state == XF_SENDING)
+	if (x->state == XF_SENDING && !x->failed)
 		log_info("download %s to %s interrupted at %" PRIu64 " of %" PRIu64 " bytes",
 		         x->name, c->peer, x->pos, x->size);
 	xfer_free(x);
