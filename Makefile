@@ -3,13 +3,19 @@
 #   make run        install missing packages, build, run bottled on 127.0.0.1:4000
 #   make test       install missing packages, build, unit + system tests, then the
 #                   system tests again against an AddressSanitizer+UBSan build
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make demo       build, then show bottled with ss, netstat, nmap and tshark
+#                   (scripts/demo-tools; docs/demo.md shows a run)
+#   make install    PREFIX=/usr/local DESTDIR=: binaries, man pages, systemd unit
+#   make uninstall  the same PREFIX and DESTDIR: remove what install put there
 
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+SCDOC    ?= scdoc
 BUILD    ?= build
 PYTEST   ?= pytest-3
 
@@ -24,11 +30,11 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 COMMON   = xmalloc log timefmt escape net buf line tpkt framing nick
 SERVER   = $(COMMON) loop loop_epoll room conn cmd commands args store xfer server bottled
-CLIENT   = $(COMMON) client chat_ui bottle
+CLIENT   = $(COMMON) client args progress userkey transfer chat_ui bottle
 
 obj = $(patsubst %,$(BUILD)/%.o,$(1))
 
-all: $(BUILD)/bottled $(BUILD)/bottle
+all: $(BUILD)/bottled $(BUILD)/bottle man
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
@@ -41,10 +47,21 @@ $(BUILD)/bottled: $(call obj,$(SERVER))
 
 # GNU readline, not libedit: see the comment at the top of src/chat_ui.c.
 $(BUILD)/bottle: $(call obj,$(CLIENT))
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lreadline -o $@
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lreadline -lcrypto -lm -o $@
+
+# ---- man pages: scdoc(5) sources in man/ ----
+MANPAGES = $(BUILD)/bottled.8 $(BUILD)/bottle.1
+
+man: $(MANPAGES)
+
+$(BUILD)/%.8: man/%.8.scd | $(BUILD)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.1: man/%.1.scd | $(BUILD)
+	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
 
 # ---- unit tests: one cmocka program per module, linked with what it tests ----
-UNIT_TESTS = tpkt nick line framing buf timefmt cmd escape client
+UNIT_TESTS = tpkt nick line framing buf timefmt cmd escape client transfer
 UNIT_DEPS_tpkt    = tpkt
 UNIT_DEPS_nick    = nick
 UNIT_DEPS_line    = line xmalloc
@@ -54,17 +71,19 @@ UNIT_DEPS_timefmt = timefmt
 UNIT_DEPS_cmd     = cmd escape
 UNIT_DEPS_escape  = escape
 UNIT_DEPS_client  = client tpkt buf net escape xmalloc
+UNIT_DEPS_transfer = transfer progress userkey client args tpkt buf net escape xmalloc
+UNIT_LIBS_transfer = -lcrypto -lm
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: tests/unit/test_%.c $$(call obj,$$(UNIT_DEPS_$$*)) | $(BUILD)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $^ -lcmocka -o $@
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $^ -lcmocka $(UNIT_LIBS_$*) -o $@
 
 unit: $(patsubst %,$(BUILD)/test_%,$(UNIT_TESTS))
 	@for t in $^; do echo "== $$t"; $$t || exit 1; done
 
 # ---- system tests ----
 system: all
-	BOTTLED=$(abspath $(BUILD)/bottled) $(PYTEST) -q tests/system
+	BOTTLED=$(abspath $(BUILD)/bottled) BOTTLE=$(abspath $(BUILD)/bottle) $(PYTEST) -q tests/system
 
 deps:
 	@scripts/deps
@@ -83,19 +102,32 @@ test: deps
 run: deps all
 	./$(BUILD)/bottled -l 127.0.0.1:4000 -d ./bottle-data
 
+demo: all
+	BOTTLED=$(BUILD)/bottled BOTTLE=$(BUILD)/bottle scripts/demo-tools
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR)
 	install -m 755 $(BUILD)/bottled $(DESTDIR)$(SBINDIR)/bottled
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 755 $(BUILD)/bottle $(DESTDIR)$(BINDIR)/bottle
+	install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(BUILD)/bottled.8 $(DESTDIR)$(MANDIR)/man8/bottled.8
+	install -m 644 $(BUILD)/bottle.1 $(DESTDIR)$(MANDIR)/man1/bottle.1
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@SBINDIR@|$(SBINDIR)|g' contrib/bottled.service.in \
+	  > $(DESTDIR)$(UNITDIR)/bottled.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/bottled.service
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/bottled
 	rm -f $(DESTDIR)$(BINDIR)/bottle
+	rm -f $(DESTDIR)$(MANDIR)/man8/bottled.8
+	rm -f $(DESTDIR)$(MANDIR)/man1/bottle.1
+	rm -f $(DESTDIR)$(UNITDIR)/bottled.service
 
 clean:
 	rm -rf build build-asan
 
-.PHONY: all unit system deps asan test run install uninstall clean
+.PHONY: all man unit system deps asan test run demo install uninstall clean
 
 -include $(wildcard $(BUILD)/*.d)

@@ -30,6 +30,8 @@
 #define SCRIPT_HIGH_WATER (256 * 1024)      /* stop reading stdin above this backlog */
 #define SCRIPT_BUF (CLIENT_SAY_MAX + 2)     /* one longest line with "\r\n" */
 #define HISTORY_MAX 500
+#define CHAT_MAX_XFERS 16                   /* transfers running at once */
+#define PROMPT_MAX 512
 
 enum chat_mode { MODE_TTY, MODE_SCRIPT, MODE_ONCE };
 
@@ -60,6 +62,12 @@ struct chat {
 	char *sbuf;
 	size_t slen;
 	bool skipping;           /* inside a line too long to send */
+	/* transfers (interactive): each on its own connection, driven by this loop */
+	const struct transfer_config *xfer;   /* shared settings */
+	struct transfer *xfers[CHAT_MAX_XFERS];
+	size_t nxfers;
+	struct transfer *asking; /* its retry window ran out: the next line answers */
+	bool prompt_dirty;       /* progress changed: redraw the prompt */
 };
 
 struct slash;
@@ -80,13 +88,19 @@ struct slash {
 	slash_fn *run;
 };
 
-static slash_fn slash_send, slash_help, slash_quit;
+static slash_fn slash_send, slash_help, slash_quit, slash_upload, slash_download;
 
 static const struct slash slash_table[] = {
 	{ "nick", "NICK", "/nick NAME", "change your nickname", ARG_REQUIRED, "you are now ", slash_send },
 	{ "who", "WHO", "/who", "count and list the people in the room", ARG_NONE, "in the room: ", slash_send },
 	{ "time", "TIME", "/time", "the server's clock", ARG_NONE, "server time: ", slash_send },
 	{ "echo", "ECHO", "/echo TEXT", "have the server send TEXT back", ARG_OPTIONAL, "", slash_send },
+	{ "upload", "UPLOAD", "/upload FILE", "send FILE (stored as its base name) in the background",
+	  ARG_REQUIRED, "", slash_upload },
+	{ "download", "DOWNLOAD", "/download NAME", "fetch NAME into ./NAME in the background",
+	  ARG_REQUIRED, "", slash_download },
+	{ "list", "LIST", "/list", "the files on the server, with their sizes", ARG_NONE,
+	  "files on the server: ", slash_send },
 	{ "help", "HELP", "/help [COMMAND]", "this help, then the server's commands", ARG_OPTIONAL,
 	  "server: ", slash_help },
 	{ "quit", "QUIT", "/quit", "leave the room (Ctrl-D does too)", ARG_NONE, "", slash_quit },
@@ -99,6 +113,7 @@ static volatile sig_atomic_t sig_int, sig_quit, sig_winch;
 
 static void tty_hide(struct chat *ch);
 static void tty_stop(struct chat *ch);
+static void xfer_start(struct chat *ch, enum transfer_kind kind, const char *arg, size_t len);
 
 /* ==== output ==== */
 
@@ -189,6 +204,18 @@ static void slash_quit(struct chat *ch, const struct slash *s, const char *arg, 
 	(void)arg;
 	(void)len;
 	chat_quit(ch);
+}
+
+static void slash_upload(struct chat *ch, const struct slash *s, const char *arg, size_t len)
+{
+	(void)s;
+	xfer_start(ch, TRANSFER_PUT, arg, len);
+}
+
+static void slash_download(struct chat *ch, const struct slash *s, const char *arg, size_t len)
+{
+	(void)s;
+	xfer_start(ch, TRANSFER_GET, arg, len);
 }
 
 static const char help_text[] =
@@ -363,12 +390,18 @@ static bool tty_pending(void)
 	return poll(&p, 1, 0) > 0;
 }
 
+static void xfer_answer(struct chat *ch, const char *line);
+static void tty_set_prompt(struct chat *ch);
+
 static void on_line(char *line)
 {
 	struct chat *ch = tty_chat;
 
 	ch->in_handler = true;
-	if (!line) {                                /* Ctrl-D on an empty line */
+	if (line && ch->asking) {                   /* "retry? [y/N]" */
+		xfer_answer(ch, line);
+		free(line);
+	} else if (!line) {                         /* Ctrl-D on an empty line */
 		fputc('\n', stdout);
 		chat_quit(ch);
 	} else {
@@ -383,7 +416,7 @@ static void on_line(char *line)
 		free(line);
 	}
 	if (ch->rl_on)
-		rl_set_prompt(ch->draft.open ? PROMPT_MORE : PROMPT);
+		tty_set_prompt(ch);
 	ch->in_handler = false;
 }
 
@@ -438,7 +471,7 @@ static void tty_interrupt(struct chat *ch)
 		return;
 	}
 	client_draft_free(&ch->draft);
-	rl_set_prompt(PROMPT);
+	tty_set_prompt(ch);
 	rl_replace_line("", 0);
 	rl_point = 0;
 	rl_redisplay();
@@ -546,6 +579,151 @@ static void script_input(struct chat *ch)
 	script_split(ch);
 }
 
+/* ==== transfers in the background ==== */
+
+/* The prompt: "> ", "... " in a message, "retry? [y/N] " when asking; running
+ * transfers show as "[notes.txt 45%] " in front. */
+static void tty_set_prompt(struct chat *ch)
+{
+	char prompt[PROMPT_MAX] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < ch->nxfers && n + 80 < sizeof prompt; i++) {
+		char item[128];
+		transfer_progress_short(ch->xfers[i], item, sizeof item);
+		n += (size_t)snprintf(prompt + n, sizeof prompt - n, "%s%s", i ? " | " : "[", item);
+	}
+	if (n)
+		n += (size_t)snprintf(prompt + n, sizeof prompt - n, "] ");
+	snprintf(prompt + n, sizeof prompt - n, "%s",
+	         ch->asking ? "retry? [y/N] " : ch->draft.open ? PROMPT_MORE : PROMPT);
+	rl_set_prompt(prompt);
+	ch->prompt_dirty = false;
+}
+
+static void xfer_say(void *ctx, struct transfer *t, enum transfer_text kind, const char *text,
+                     size_t len)
+{
+	struct chat *ch = ctx;
+	(void)t;
+	if (kind == TRANSFER_LISTING)
+		show_text(ch, false, "", text, len);
+	else
+		show(ch, kind != TRANSFER_DONE, text);     /* already safe */
+	ch->prompt_dirty = true;
+}
+
+static void xfer_progress(void *ctx, struct transfer *t)
+{
+	struct chat *ch = ctx;
+	(void)t;
+	ch->prompt_dirty = true;
+}
+
+/* Asks about the first transfer waiting for an answer, if none is being asked. */
+static void xfer_ask_next(struct chat *ch)
+{
+	char line[600];
+
+	if (ch->asking)
+		return;
+	for (size_t i = 0; i < ch->nxfers; i++) {
+		if (transfer_asking(ch->xfers[i])) {
+			ch->asking = ch->xfers[i];
+			snprintf(line, sizeof line, "%s: still no connection after %d s; retry? [y/N]",
+			         transfer_label(ch->asking), ch->xfer->retry_for_s);
+			show(ch, true, line);
+			ch->prompt_dirty = true;
+			return;
+		}
+	}
+}
+
+static void xfer_ask(void *ctx, struct transfer *t)
+{
+	(void)t;
+	xfer_ask_next(ctx);
+}
+
+static void xfer_answer(struct chat *ch, const char *line)
+{
+	struct transfer *t = ch->asking;
+
+	ch->asking = NULL;
+	if (strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0)
+		transfer_retry(t);
+	else
+		transfer_abandon(t);
+	ch->prompt_dirty = true;
+	xfer_ask_next(ch);
+}
+
+static void xfer_start(struct chat *ch, enum transfer_kind kind, const char *arg, size_t len)
+{
+	struct transfer_io io = { .say = xfer_say, .progress = xfer_progress, .ask = xfer_ask,
+	                          .ctx = ch };
+	struct transfer_config cfg = *ch->xfer;
+	char err[NET_ERR_LEN], hint[600];
+
+	if (ch->nxfers == CHAT_MAX_XFERS) {
+		show_error(ch, "already %d transfers running; wait for one to end", CHAT_MAX_XFERS);
+		return;
+	}
+	char *what = xstrndup(arg, len);
+	cfg.kind = kind;
+	cfg.progress = true;
+	if (kind == TRANSFER_PUT)
+		cfg.file = what;
+	else
+		cfg.name = what;
+	char *safe = client_render_lines("", what, strlen(what));
+	snprintf(hint, sizeof hint, "type /%s %s again to resume it",
+	         kind == TRANSFER_PUT ? "upload" : "download", safe);
+	free(safe);
+	cfg.resume_hint = hint;
+	struct transfer *t = transfer_start(&cfg, &io, err);
+	free(what);
+	if (!t) {
+		show_error(ch, "%s", err);
+		return;
+	}
+	ch->xfers[ch->nxfers++] = t;
+	ch->prompt_dirty = true;
+}
+
+/* Steps every transfer with what ppoll said about its socket; forgets the finished. */
+static void xfer_steps(struct chat *ch, const struct pollfd *p)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ch->nxfers; i++)
+		transfer_step(ch->xfers[i], p[i].fd >= 0 ? p[i].revents : 0);
+	for (size_t i = 0; i < ch->nxfers; i++) {
+		if (transfer_result(ch->xfers[i]) == TRANSFER_RUNNING) {
+			ch->xfers[kept++] = ch->xfers[i];
+		} else {
+			transfer_free(ch->xfers[i]);
+			ch->prompt_dirty = true;
+		}
+	}
+	ch->nxfers = kept;
+}
+
+/* Leaving with transfers still running: they stop; each resumes when started again. */
+static void xfer_stop_all(struct chat *ch)
+{
+	if (ch->nxfers) {
+		char line[128];
+		snprintf(line, sizeof line, "stopped %zu transfer%s; the same /upload or /download "
+		         "resumes it later", ch->nxfers, ch->nxfers == 1 ? "" : "s");
+		show(ch, true, line);
+	}
+	for (size_t i = 0; i < ch->nxfers; i++)
+		transfer_free(ch->xfers[i]);
+	ch->nxfers = 0;
+	ch->asking = NULL;
+}
+
 /* ==== the loop ==== */
 
 /* Milliseconds ppoll may sleep: forever, or what is left of the wait for "OK bye". */
@@ -569,31 +747,45 @@ static bool want_input(const struct chat *ch)
 	       client_pending_output(ch->cl) < SCRIPT_HIGH_WATER;
 }
 
-/* Sleeps until the socket or the input is ready; false when the quit wait ran out. */
-static bool wait_ready(struct chat *ch, struct pollfd p[2])
+/* Sleeps until the socket, the input or a transfer is ready (p: the chat's
+ * socket, the input, then one per transfer); false when the quit wait ran out. */
+static bool wait_ready(struct chat *ch, struct pollfd *p)
 {
-	int ms = wait_ms(ch);
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	int ms = wait_ms(ch), quit_ms = ms;
+	nfds_t n = 2;
 
 	p[0] = (struct pollfd){ .fd = ch->cl->fd, .events = POLLIN };
 	if (client_wants_write(ch->cl))
 		p[0].events |= POLLOUT;
 	p[1] = (struct pollfd){ .fd = want_input(ch) ? STDIN_FILENO : -1, .events = POLLIN };
-	int rc = ppoll(p, 2, ms < 0 ? NULL : &ts, ch->mode == MODE_TTY ? &ch->waitmask : NULL);
+	for (size_t i = 0; i < ch->nxfers; i++, n++) {
+		int t_ms = transfer_timeout_ms(ch->xfers[i]);
+		p[n] = (struct pollfd){ .fd = -1 };
+		p[n].fd = transfer_fd(ch->xfers[i], &p[n].events);
+		if (t_ms >= 0 && (ms < 0 || t_ms < ms))
+			ms = t_ms;
+	}
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+	int rc = ppoll(p, n, ms < 0 ? NULL : &ts, ch->mode == MODE_TTY ? &ch->waitmask : NULL);
 	if (rc < 0) {
-		p[0].revents = p[1].revents = 0;
+		for (nfds_t i = 0; i < n; i++)
+			p[i].revents = 0;
 		if (errno != EINTR)
 			connection_lost(ch, strerror(errno));
 		return true;
 	}
-	return rc > 0 || ms != 0;
+	return rc > 0 || quit_ms != 0 || ms != quit_ms;
 }
 
 static void chat_step(struct chat *ch)
 {
-	struct pollfd p[2];
+	struct pollfd p[2 + CHAT_MAX_XFERS];
 
 	tty_restore(ch);
+	if (ch->prompt_dirty && ch->rl_on && !ch->hidden && !ch->in_handler) {
+		tty_set_prompt(ch);
+		rl_redisplay();
+	}
 	if (client_flush(ch->cl) < 0) {
 		connection_lost(ch, ch->cl->error);
 		return;
@@ -605,6 +797,8 @@ static void chat_step(struct chat *ch)
 	handle_signals(ch);
 	if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
 		socket_input(ch);
+	if (!ch->done && ch->nxfers)
+		xfer_steps(ch, p + 2);
 	tty_restore(ch);
 	if (!ch->done && p[1].revents && ch->mode == MODE_TTY)
 		rl_callback_read_char();
@@ -618,6 +812,7 @@ static int chat_run(struct chat *ch)
 {
 	while (!ch->done)
 		chat_step(ch);
+	xfer_stop_all(ch);
 	tty_stop(ch);
 	fflush(stdout);
 	client_draft_free(&ch->draft);
@@ -637,13 +832,14 @@ static void chat_init(struct chat *ch, struct client *cl, enum chat_mode mode)
 
 /* ==== public ==== */
 
-int chat_interactive(struct client *cl, const char *addr)
+int chat_interactive(struct client *cl, const char *addr, const struct transfer_config *xfer)
 {
 	struct chat ch;
 	sigset_t old;
 
 	chat_init(&ch, cl, MODE_TTY);
 	ch.addr = addr;
+	ch.xfer = xfer;
 	tty_signals(&ch, &old);
 	tty_start(&ch);
 	/* The server picks the framing from the first byte it sees, within a short

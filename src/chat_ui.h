@@ -5,6 +5,7 @@
 #define BOTTLE_CHAT_UI_H
 
 #include "client.h"
+#include "transfer.h"
 
 #include <stdio.h>
 
@@ -14,11 +15,13 @@ enum chat_exit {
 	CHAT_EXIT_ERR = 1,       /* -c: the server answered ERR */
 	CHAT_EXIT_USAGE = 2,
 	CHAT_EXIT_CONN = 3,      /* cannot connect, refused, or the connection was lost */
+	CHAT_EXIT_TEMPFAIL = 75, /* a transfer's link stayed down for its whole retry window */
 };
 
 /* Each runs until the session ends and returns the exit status; the caller
- * connected the client and closes it afterwards. addr is only shown. */
-int chat_interactive(struct client *c, const char *addr);
+ * connected the client and closes it afterwards. addr is only shown.
+ * xfer: the settings for /upload and /download (kind, file, name unset). */
+int chat_interactive(struct client *c, const char *addr, const struct transfer_config *xfer);
 int chat_script(struct client *c);
 int chat_once(struct client *c, const char *command);
 

@@ -6,9 +6,13 @@
 #include "xmalloc.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* ---- address ---- */
@@ -269,6 +273,14 @@ int client_connect(struct client *c, const char *host, int port, int timeout_ms,
 		errno = saved;
 		return -1;
 	}
+	client_attach(c, c->fd, ka);
+	return 0;
+}
+
+void client_attach(struct client *c, int fd, const struct net_keepalive *ka)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = fd;
 	/* Best effort: a socket without keepalive or NODELAY still works. */
 	net_set_nonblock(c->fd, true);
 	if (ka)
@@ -277,7 +289,97 @@ int client_connect(struct client *c, const char *host, int port, int timeout_ms,
 	tpkt_decoder_init(&c->dec, TPKT_MAX_LEN);
 	outq_init(&c->out);
 	c->rbuf = xmalloc(CLIENT_RBUF);
-	return 0;
+}
+
+/* ---- connecting without blocking ---- */
+
+static void dial_error(const struct client_dial *d, char err[NET_ERR_LEN])
+{
+	snprintf(err, NET_ERR_LEN, strchr(d->host, ':') ? "cannot connect to [%s]:%d: %s"
+	         : "cannot connect to %s:%d: %s", d->host, d->port, d->why);
+}
+
+/* Starts connecting to the next untried address: 1 connected, 0 in progress,
+ * -1 none left. */
+static int dial_next(struct client_dial *d, char err[NET_ERR_LEN])
+{
+	while (d->next) {
+		const struct addrinfo *ai = d->next;
+		d->next = ai->ai_next;
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(d->why, sizeof d->why, "%s", strerror(errno));
+			continue;
+		}
+		d->fd = fd;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			return 1;
+		if (errno == EINPROGRESS)
+			return 0;
+		snprintf(d->why, sizeof d->why, "%s", strerror(errno));
+		close(fd);
+		d->fd = -1;
+	}
+	dial_error(d, err);
+	return -1;
+}
+
+int client_dial_start(struct client_dial *d, const char *host, int port, char err[NET_ERR_LEN])
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_NUMERICSERV };
+	char portstr[8];
+
+	memset(d, 0, sizeof *d);
+	d->fd = -1;
+	d->port = port;
+	snprintf(d->host, sizeof d->host, "%s", host);
+	snprintf(d->why, sizeof d->why, "no usable address");
+	snprintf(portstr, sizeof portstr, "%d", port);
+	int rc = getaddrinfo(host, portstr, &hints, &d->res);
+	if (rc != 0) {
+		d->res = NULL;
+		snprintf(d->why, sizeof d->why, "%s", gai_strerror(rc));
+		dial_error(d, err);
+		return -1;
+	}
+	d->next = d->res;
+	return dial_next(d, err);
+}
+
+int client_dial_step(struct client_dial *d, bool timed_out, char err[NET_ERR_LEN])
+{
+	int soerr = ETIMEDOUT;
+	socklen_t len = sizeof soerr;
+
+	if (d->fd < 0)
+		return dial_next(d, err);
+	if (!timed_out && getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr == 0)
+		return 1;
+	snprintf(d->why, sizeof d->why, "%s", strerror(soerr));
+	close(d->fd);
+	d->fd = -1;
+	return dial_next(d, err);
+}
+
+int client_dial_take(struct client_dial *d)
+{
+	int fd = d->fd;
+	d->fd = -1;
+	client_dial_abort(d);
+	return fd;
+}
+
+void client_dial_abort(struct client_dial *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (d->res)
+		freeaddrinfo(d->res);
+	d->res = d->next = NULL;
 }
 
 void client_close(struct client *c)
@@ -337,6 +439,27 @@ int client_send(struct client *c, const char *verb, const char *arg, size_t len,
 	return 0;
 }
 
+ssize_t client_send_file(struct client *c, int fd, uint64_t off, size_t max)
+{
+	if (max > TPKT_MAX_PAYLOAD)
+		max = TPKT_MAX_PAYLOAD;
+	struct blob *b = blob_new(TPKT_HDR_LEN + max);
+	ssize_t n;
+
+	do
+		n = pread(fd, b->data + TPKT_HDR_LEN, max, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		tpkt_encode_header(b->data, (size_t)n);
+		b->len = TPKT_HDR_LEN + (size_t)n;
+		outq_push(&c->out, b);
+	}
+	int saved = errno;
+	blob_unref(b);
+	errno = saved;
+	return n;
+}
+
 int client_flush(struct client *c)
 {
 	if (outq_bytes(&c->out) && outq_flush(&c->out, c->fd) < 0) {
@@ -349,6 +472,14 @@ int client_flush(struct client *c)
 bool client_wants_write(const struct client *c) { return outq_bytes(&c->out) > 0; }
 size_t client_pending_output(const struct client *c) { return outq_bytes(&c->out); }
 size_t client_owed(const struct client *c) { return c->tag_count; }
+
+size_t client_unacked(const struct client *c)
+{
+	int n = 0;
+	if (c->fd < 0 || ioctl(c->fd, SIOCOUTQ, &n) < 0 || n < 0)
+		return 0;
+	return (size_t)n;
+}
 
 int client_read(struct client *c)
 {
@@ -384,15 +515,14 @@ static void assign_role(struct client *c, struct client_msg *m)
 	}
 }
 
-enum client_next client_next(struct client *c, struct client_msg *m)
+enum client_next client_next_frame(struct client *c, const unsigned char **payload, size_t *len)
 {
-	const unsigned char *payload;
-	size_t used, len;
+	size_t used;
 
 	if (c->roff == c->rlen)
 		return CLIENT_NEXT_NONE;
 	enum tpkt_status st = tpkt_decode(&c->dec, c->rbuf + c->roff, c->rlen - c->roff,
-	                                  &used, &payload, &len);
+	                                  &used, payload, len);
 	c->roff += used;
 	if (st == TPKT_NEED_MORE)
 		return CLIENT_NEXT_NONE;
@@ -400,6 +530,17 @@ enum client_next client_next(struct client *c, struct client_msg *m)
 		snprintf(c->error, sizeof c->error, "bad frame from server: %s", tpkt_strerror(st));
 		return CLIENT_NEXT_BROKEN;
 	}
+	return CLIENT_NEXT_MSG;
+}
+
+enum client_next client_next(struct client *c, struct client_msg *m)
+{
+	const unsigned char *payload;
+	size_t len;
+	enum client_next st = client_next_frame(c, &payload, &len);
+
+	if (st != CLIENT_NEXT_MSG)
+		return st;
 	client_parse((const char *)payload, len, m);
 	assign_role(c, m);
 	return CLIENT_NEXT_MSG;

@@ -12,6 +12,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 /* Longest SAY text (65398): its "MSG <nick> <text>" event, with the longest
  * nick, must still fit in one TPKT frame. */
@@ -112,15 +114,49 @@ struct client {
  * "cannot connect to HOST:PORT: why". */
 int client_connect(struct client *c, const char *host, int port, int timeout_ms,
                    const struct net_keepalive *ka, char err[NET_ERR_LEN]);
+/* Makes an already connected socket the client's (it closes it later): non-
+ * blocking, keepalive (ka may be NULL), TCP_NODELAY, empty buffers. */
+void client_attach(struct client *c, int fd, const struct net_keepalive *ka);
 void client_close(struct client *c);
+
+/* ---- connecting without blocking (for a loop that must go on meanwhile) ---- */
+
+/* Tries the addresses of host one after the other. The caller polls fd for
+ * POLLOUT and bounds each attempt with its own timer. Name lookup itself
+ * (getaddrinfo) blocks: numeric addresses and /etc/hosts answer at once. */
+struct client_dial {
+	struct addrinfo *res, *next;   /* all addresses; those not tried yet */
+	int fd;                        /* the attempt in progress, or -1 */
+	char host[256];
+	int port;
+	char why[NET_ERR_LEN];         /* the last attempt's failure */
+};
+
+/* 1: connected at once, 0: in progress (poll d->fd), -1: failed, err says
+ * "cannot connect to HOST:PORT: why". */
+int client_dial_start(struct client_dial *d, const char *host, int port, char err[NET_ERR_LEN]);
+/* After POLLOUT/POLLERR on d->fd, or with timed_out when the attempt took too
+ * long: 1 connected, 0 the next address is in progress, -1 all failed (err). */
+int client_dial_step(struct client_dial *d, bool timed_out, char err[NET_ERR_LEN]);
+/* Hands out the connected socket (after 1) and frees the rest. */
+int client_dial_take(struct client_dial *d);
+/* Stops an attempt in progress; safe on a finished or zeroed dial. */
+void client_dial_abort(struct client_dial *d);
 
 /* Queues one command frame, "verb" or "verb arg" (arg may hold any bytes);
  * tag comes back with its reply. -1 with errno EMSGSIZE if it can't fit a frame. */
 int client_send(struct client *c, const char *verb, const char *arg, size_t len, int tag);
+/* Queues one frame of file data: up to max bytes (at most TPKT_MAX_PAYLOAD)
+ * read with pread from fd at off. Returns the bytes queued (0: end of file),
+ * or -1 with errno from pread. No reply is owed for data. */
+ssize_t client_send_file(struct client *c, int fd, uint64_t off, size_t max);
 /* Writes what the socket takes now. 0, or -1 with c->error set. */
 int client_flush(struct client *c);
 bool client_wants_write(const struct client *c);
 size_t client_pending_output(const struct client *c);
+/* Bytes written to the socket that the peer has not acknowledged yet (the
+ * kernel's send queue); 0 when that is unknown. */
+size_t client_unacked(const struct client *c);
 /* Commands sent whose replies have not arrived yet. */
 size_t client_owed(const struct client *c);
 
@@ -135,5 +171,9 @@ enum client_next {
 	CLIENT_NEXT_BROKEN,      /* the server broke framing; c->error says how */
 };
 enum client_next client_next(struct client *c, struct client_msg *m);
+/* The same, for frames that are not messages (a download's data): the next
+ * payload as it is, without parsing or pairing with a command. Valid until
+ * the next client_next, client_next_frame or client_read. */
+enum client_next client_next_frame(struct client *c, const unsigned char **payload, size_t *len);
 
 #endif

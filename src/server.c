@@ -106,8 +106,9 @@ struct server *server_new(const struct server_config *cfg)
 	if (!(srv->store = store_open(cfg->dir)))
 		fatal(1, "cannot open storage folder %s", cfg->dir);
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	listen_all(srv);
+	/* Signals first: once "listening on" is logged, a SIGTERM must mean a clean stop. */
 	srv->signal_fd = open_signal_fd();
+	listen_all(srv);
 	for (int i = 0; i < srv->nlisten; i++)
 		loop_watch(srv->loop, srv->listen_fds[i], LOOP_READABLE, on_accept, srv);
 	loop_watch(srv->loop, srv->signal_fd, LOOP_READABLE, on_signal, srv);

@@ -445,6 +445,9 @@ def run_bottled(*args, timeout=10):
 # Fixtures
 # --------------------------------------------------------------------------
 
+SANITIZER_REPORT = re.compile(r"(ERROR: (Address|Leak)Sanitizer|runtime error:)[^\n]*")
+
+
 @pytest.fixture
 def make_server(tmp_path):
     """Factory: make_server(*extra_args, listen=("127.0.0.1:0",), wait=True).
@@ -466,6 +469,11 @@ def make_server(tmp_path):
     yield factory
     for srv in servers:
         srv.stop(timeout=5.0)
+    # Under the sanitizer build a report is a failure even if the test passed.
+    for srv in servers:
+        report = SANITIZER_REPORT.search(srv.log_text())
+        if report:
+            pytest.fail(f"sanitizer report from bottled: {report.group(0)}\n{srv.log_text()[-4000:]}")
 
 
 @pytest.fixture
