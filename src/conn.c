@@ -19,8 +19,9 @@
 
 #define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
 
-/* Replies up to this size are copied into the queue's tail block, so a burst of
- * pipelined replies goes out in one writev slot instead of one each. */
+/* Private replies up to this size are copied into the queue's tail block, so a
+ * burst of pipelined replies goes out in one writev slot instead of one each.
+ * Broadcasts are never copied: every receiver references the one encoding. */
 #define CONN_COPY_BELOW 512
 
 static const struct {
@@ -118,11 +119,11 @@ void conn_close_after_flush(struct conn *c, enum conn_end why)
 
 /* ---- output ---- */
 
-void conn_send_blob(struct conn *c, struct blob *b)
+static void conn_queue(struct conn *c, struct blob *b, bool shared)
 {
 	if (c->state == CONN_DEAD)
 		return;
-	if (b->len < CONN_COPY_BELOW)
+	if (b->len < CONN_COPY_BELOW && !shared)
 		outq_append(&c->out, b->data, b->len);
 	else
 		outq_push(&c->out, b);
@@ -131,6 +132,16 @@ void conn_send_blob(struct conn *c, struct blob *b)
 		log_warn("%s: output over %zu bytes, disconnecting", c->peer, c->srv->cfg.max_output);
 		conn_close(c, END_OVERFLOW);
 	}
+}
+
+void conn_send_blob(struct conn *c, struct blob *b)
+{
+	conn_queue(c, b, false);
+}
+
+void conn_send_shared(struct conn *c, struct blob *b)
+{
+	conn_queue(c, b, true);
 }
 
 void conn_send_raw(struct conn *c, const void *data, size_t len)
@@ -182,7 +193,7 @@ static void conn_deliver(struct member *m, struct room_msg *msg)
 		return;
 	if (c->stream)
 		return;   /* chat never enters a transfer's byte stream (docs/protocol.md) */
-	conn_send_blob(c, room_msg_encoded(msg, c->framer.kind));
+	conn_send_shared(c, room_msg_encoded(msg, c->framer.kind));
 }
 
 static void update_write_interest(struct conn *c, bool want)

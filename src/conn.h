@@ -80,8 +80,10 @@ void conn_greet(struct conn *c, enum framing_kind kind);
 void conn_reply(struct conn *c, const char *status, const char *text, size_t len);
 void conn_ok(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_err(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Queues bytes already encoded for this connection's framing. */
+/* Queues bytes already encoded for this connection's framing: a private reply
+ * (may be copied into the queue) or a block shared with other receivers. */
 void conn_send_blob(struct conn *c, struct blob *b);
+void conn_send_shared(struct conn *c, struct blob *b);
 void conn_send_raw(struct conn *c, const void *data, size_t len);
 bool conn_alive(const struct conn *c);
 /* The stream has ended (conn->stream already cleared): a line-mode connection
