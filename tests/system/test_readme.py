@@ -1,0 +1,110 @@
+"""The README's examples, run for real, so they cannot go stale.
+
+Each test takes a block of README.md as the reader sees it, swaps the default
+address (localhost 4000) for a test server's, runs it, and compares.
+"""
+import hashlib
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+BOTTLE = os.environ.get("BOTTLE", str(ROOT / "build" / "bottle"))
+
+
+def indented_block_after(marker):
+    """The indented lines of the code block that starts at `marker`."""
+    lines = README[README.index(marker):].splitlines()
+    block = []
+    for line in lines:
+        if not line.startswith("    "):
+            break
+        block.append(line[4:])
+    return block
+
+
+def at_server(text, port):
+    return text.replace("localhost 4000", f"127.0.0.1 {port}")
+
+
+def test_nc_transcript_is_what_the_server_prints(server):
+    block = indented_block_after("    $ nc localhost 4000")
+    assert block[0] == "$ nc localhost 4000"
+    session = block[1:]
+    sent = [l for l in session if not re.match(r"(OK|ERR)\b", l)]
+    expected = [l for l in session if re.match(r"(OK|ERR)\b", l)]
+    assert "QUIT" in sent and len(expected) == len(sent) + 1   # + the greeting
+
+    out = subprocess.run(["nc", "-N", "127.0.0.1", str(server.port)],
+                         input=("\n".join(sent) + "\n").encode(),
+                         capture_output=True, timeout=10).stdout.decode()
+    got = out.splitlines()
+    assert len(got) == len(expected), out
+    for want, have in zip(expected, got):
+        # What changes from run to run: the guest number and the time.
+        pattern = re.escape(want)
+        pattern = re.sub(r"Guest\d+", r"Guest\\d+", pattern)
+        pattern = re.sub(r"\d{4}\\-\d\d\\-\d\dT[\d:\\.]+\\\+\d\d:\d\d",
+                         r"\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}[+-]\\d\\d:\\d\\d",
+                         pattern)
+        assert re.fullmatch(pattern, have), (want, have)
+
+
+def test_nc_file_commands_work_as_written(server, tmp_path):
+    upload = next(l.strip() for l in README.splitlines() if "UPLOAD notes.txt 12" in l and "| nc" in l)
+    download = next(l.strip() for l in README.splitlines() if "DOWNLOAD notes.txt" in l and "| nc" in l)
+    content = b"hello world\n"
+    (tmp_path / "notes.txt").write_bytes(content)
+    subprocess.run(at_server(upload, server.port), shell=True, cwd=tmp_path,
+                   check=True, timeout=10, capture_output=True)
+    assert (server.data_dir / "notes.txt").read_bytes() == content
+    (tmp_path / "notes.txt").unlink()
+    subprocess.run(at_server(download, server.port), shell=True, cwd=tmp_path,
+                   check=True, timeout=10, capture_output=True)
+    assert (tmp_path / "notes.txt").read_bytes() == content
+
+
+def test_bottle_file_commands_print_what_the_readme_shows(server, tmp_path):
+    block = indented_block_after("    $ bottle put report.pdf")
+    data = os.urandom(10485760)
+    (tmp_path / "report.pdf").write_bytes(data)
+    env = dict(os.environ, BOTTLE_SERVER=f"127.0.0.1:{server.port}",
+               HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path / "state"))
+    expect_after = {}
+    command = None
+    for line in block:
+        if line.startswith("$ "):
+            command = line[2:]
+            expect_after[command] = []
+        else:
+            expect_after[command].append(line)
+    for command, expected in expect_after.items():
+        argv = command.split()
+        assert argv[0] == "bottle"
+        if "-o" in argv:        # keep the download inside the test's folder
+            shown = argv[argv.index("-o") + 1]
+            argv[argv.index("-o") + 1] = str(tmp_path / "out") + "/"
+            expected = [l.replace(shown, str(tmp_path / "out") + "/") for l in expected]
+            (tmp_path / "out").mkdir()
+        out = subprocess.run([BOTTLE] + argv[1:], cwd=tmp_path, env=env,
+                             capture_output=True, timeout=30)
+        assert out.returncode == 0, out.stderr.decode()
+        got = out.stdout.decode().splitlines()
+        assert len(got) == len(expected), (command, got)
+        for want, have in zip(expected, got):
+            pattern = re.sub(r"(?<![a-z/])\d+(\\\.\d+)?", r"[\\d.]+", re.escape(want))
+            assert re.fullmatch(pattern, have), (want, have)
+    assert hashlib.sha256((tmp_path / "out" / "report.pdf").read_bytes()).digest() == \
+        hashlib.sha256(data).digest()
+
+
+def test_setup_commands_are_the_makefile_targets():
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("run", "test", "install", "uninstall", "demo", "clean"):
+        assert f"make {target}" in README
+        assert re.search(rf"^{target}:", makefile, re.M), target
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
