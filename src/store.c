@@ -116,6 +116,16 @@ int store_open_file(struct store *st, const char *name, struct stat *sb)
 	return fd;
 }
 
+/* A directory stream over a folder we hold open, leaving our fd untouched. */
+static DIR *dir_stream(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d && fd >= 0)
+		close(fd);
+	return d;
+}
+
 static int file_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct store_file *)a)->name, ((const struct store_file *)b)->name);
@@ -123,17 +133,13 @@ static int file_cmp(const void *a, const void *b)
 
 size_t store_list(struct store *st, struct store_file **files)
 {
-	int fd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = dir_stream(st->dirfd);
 	size_t n = 0, cap = 0;
 	struct dirent *e;
 
 	*files = NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return 0;
-	}
 	while ((e = readdir(d))) {
 		struct stat sb;
 		if (!store_name_valid(e->d_name, strlen(e->d_name)) ||
@@ -275,17 +281,13 @@ void store_partial_remove(struct store *st, struct store_partial *p)
 
 int store_expire_partials(struct store *st, time_t ttl)
 {
-	int fd = openat(st->partfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = dir_stream(st->partfd);
 	time_t now = time(NULL);
 	struct dirent *e;
 	int removed = 0;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return 0;
-	}
 	while ((e = readdir(d))) {
 		struct stat sb;
 		size_t len = strlen(e->d_name);

@@ -270,11 +270,33 @@ class Server:
 # Client
 # --------------------------------------------------------------------------
 
+class _SocketPeer:
+    """What every test client does with its socket (self.sock)."""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def reset(self):
+        """Close with an RST (SO_LINGER 0)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class ConnectionClosed(AssertionError):
     """The server closed the connection while a line was expected."""
 
 
-class Client:
+class Client(_SocketPeer):
     """A raw TCP connection with a buffered line reader.
 
     Every operation is bounded by ``timeout`` seconds (default 5).
@@ -399,23 +421,6 @@ class Client:
             if len(self.buf) > 1 << 20:
                 self.buf = self.buf[-4096:]
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def reset(self):
-        """Close with an RST (SO_LINGER 0)."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                             struct.pack("ii", 1, 0))
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # --------------------------------------------------------------------------
@@ -666,7 +671,7 @@ class LineChatClient(_ChatMixin, Client):
         return f"<LineChatClient {self.nick} port={getattr(self, 'local_port', None)}>"
 
 
-class TpktClient(_ChatMixin):
+class TpktClient(_ChatMixin, _SocketPeer):
     """A TPKT-framed (RFC 1006) connection to bottled.
 
     A TPKT client must speak first: unless ``first`` is None the constructor
@@ -861,23 +866,6 @@ class TpktClient(_ChatMixin):
                 return got
             self.buf += data
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def reset(self):
-        """Close with an RST (SO_LINGER 0)."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                             struct.pack("ii", 1, 0))
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         return f"<TpktClient {self.nick} port={self.local_port}>"
