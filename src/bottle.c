@@ -119,8 +119,17 @@ static int exit_status(enum transfer_result r)
 	case TRANSFER_OK: return CHAT_EXIT_OK;
 	case TRANSFER_NO_SERVER: return CHAT_EXIT_CONN;
 	case TRANSFER_GAVE_UP: return CHAT_EXIT_TEMPFAIL;
+	case TRANSFER_STOPPED: return CHAT_EXIT_INTERRUPTED;
 	default: return CHAT_EXIT_ERR;
 	}
+}
+
+static volatile sig_atomic_t solo_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	solo_stop = 1;
 }
 
 static int run_transfer(const struct options *o, enum transfer_kind kind, char **args,
@@ -140,13 +149,17 @@ static int run_transfer(const struct options *o, enum transfer_kind kind, char *
 		cfg.name = args[0];
 		cfg.output = o->output;
 	}
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	sigaction(SIGINT, &sa, NULL);           /* stop cleanly: clear the bar, say how to resume */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);               /* a dead socket is an error, not a kill */
 	struct transfer *t = transfer_start(&cfg, &io, err);
 	if (!t) {
 		fprintf(stderr, "bottle: %s\n", err);
 		return CHAT_EXIT_ERR;
 	}
-	int status = exit_status(transfer_run(t));
+	int status = exit_status(transfer_run(t, &solo_stop));
 	solo_clear_bar(&s);
 	transfer_free(t);
 	return status;
@@ -279,8 +292,11 @@ static void usage(FILE *out)
 	chat_print_slash_help(out, "    ");
 	fprintf(out,
 "\n    Transfers started in the chat run in the background on their own\n"
-"    connections while the chat goes on; the prompt shows their progress.\n"
-"    When one's retry window runs out, bottle asks \"retry? [y/N]\".\n"
+"    connections while the chat goes on, several at once; the prompt shows\n"
+"    their progress. When one's retry window runs out, bottle asks \"retry?\n"
+"    [y/N]\" (y: another window). If the chat's own connection is lost, the\n"
+"    session stays until its transfers end. Leaving stops them; the same\n"
+"    /upload or /download resumes them later.\n"
 "\nENVIRONMENT\n"
 "    BOTTLE_SERVER\n"
 "        HOST[:PORT] of the server when none is given on the command line.\n"
@@ -298,6 +314,8 @@ static void usage(FILE *out)
 "        connection was lost\n"
 "    75  a transfer's link stayed broken for the whole --retry-for window;\n"
 "        the same command run again resumes it\n"
+"    130 a transfer was interrupted (SIGINT, SIGTERM, SIGHUP); the same\n"
+"        command run again resumes it\n"
 "\n"
 "EXAMPLES\n"
 "    bottle                          chat on %s\n"

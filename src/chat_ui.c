@@ -46,6 +46,7 @@ struct chat {
 	int status;              /* exit status once done */
 	bool done;
 	bool quit_sent;          /* a close from now on is expected */
+	bool offline;            /* the chat's connection is lost; transfers still run */
 	bool once_pending;       /* -c: its reply has not come yet */
 	bool input_eof;          /* script: stdin is finished */
 	struct timespec quit_at; /* when QUIT went out */
@@ -151,23 +152,34 @@ static void show_error(struct chat *ch, const char *fmt, ...)
 	show_text(ch, true, "error: ", text, strlen(text));
 }
 
-/* The session is over because the connection is: say why unless it was expected. */
+/* The session is over because the connection is: say why unless it was
+ * expected. Transfers have connections of their own and may still recover:
+ * the session then stays until they end (or the user leaves). */
 static void connection_lost(struct chat *ch, const char *why)
 {
-	if (ch->done)
+	if (ch->done || ch->offline)
 		return;
-	ch->done = true;
-	if (ch->quit_sent && !ch->once_pending)
+	if (ch->quit_sent && !ch->once_pending) {
+		ch->done = true;
 		return;
+	}
 	show_error(ch, "connection lost: %s", ch->reason[0] ? ch->reason : why);
 	ch->status = CHAT_EXIT_CONN;
+	if (ch->mode == MODE_TTY && ch->nxfers) {
+		ch->offline = true;
+		show(ch, true, "the transfers go on by themselves; Ctrl-D leaves");
+		return;
+	}
+	ch->done = true;
 }
 
 /* ==== sending ==== */
 
 static void send_cmd(struct chat *ch, const char *verb, const char *arg, size_t len, int tag)
 {
-	if (client_send(ch->cl, verb, arg, len, tag) < 0)
+	if (ch->offline)
+		show_error(ch, "not connected (the chat's connection was lost)");
+	else if (client_send(ch->cl, verb, arg, len, tag) < 0)
 		show_error(ch, "%s: command too long (at most %d bytes)", verb, TPKT_MAX_PAYLOAD);
 }
 
@@ -185,6 +197,10 @@ static void chat_quit(struct chat *ch)
 {
 	if (ch->quit_sent)
 		return;
+	if (ch->offline) {
+		ch->done = true;
+		return;
+	}
 	send_cmd(ch, "QUIT", NULL, 0, TAG_QUIT);
 	ch->quit_sent = true;
 	clock_gettime(CLOCK_MONOTONIC, &ch->quit_at);
@@ -670,6 +686,15 @@ static void xfer_start(struct chat *ch, enum transfer_kind kind, const char *arg
 		return;
 	}
 	char *what = xstrndup(arg, len);
+	const char *slash = strrchr(what, '/');
+	const char *name = kind == TRANSFER_PUT && slash ? slash + 1 : what;
+	for (size_t i = 0; i < ch->nxfers; i++) {
+		if (transfer_kind(ch->xfers[i]) == kind && strcmp(transfer_name(ch->xfers[i]), name) == 0) {
+			show_error(ch, "%s is already running", transfer_label(ch->xfers[i]));
+			free(what);
+			return;
+		}
+	}
 	cfg.kind = kind;
 	cfg.progress = true;
 	if (kind == TRANSFER_PUT)
@@ -754,7 +779,7 @@ static bool wait_ready(struct chat *ch, struct pollfd *p)
 	int ms = wait_ms(ch), quit_ms = ms;
 	nfds_t n = 2;
 
-	p[0] = (struct pollfd){ .fd = ch->cl->fd, .events = POLLIN };
+	p[0] = (struct pollfd){ .fd = ch->offline ? -1 : ch->cl->fd, .events = POLLIN };
 	if (client_wants_write(ch->cl))
 		p[0].events |= POLLOUT;
 	p[1] = (struct pollfd){ .fd = want_input(ch) ? STDIN_FILENO : -1, .events = POLLIN };
@@ -786,8 +811,12 @@ static void chat_step(struct chat *ch)
 		tty_set_prompt(ch);
 		rl_redisplay();
 	}
-	if (client_flush(ch->cl) < 0) {
+	if (!ch->offline && client_flush(ch->cl) < 0) {
 		connection_lost(ch, ch->cl->error);
+		return;
+	}
+	if (ch->offline && ch->nxfers == 0) {
+		ch->done = true;                       /* the last transfer ended */
 		return;
 	}
 	if (!wait_ready(ch, p)) {

@@ -16,6 +16,7 @@ enum chat_exit {
 	CHAT_EXIT_USAGE = 2,
 	CHAT_EXIT_CONN = 3,      /* cannot connect, refused, or the connection was lost */
 	CHAT_EXIT_TEMPFAIL = 75, /* a transfer's link stayed down for its whole retry window */
+	CHAT_EXIT_INTERRUPTED = 130, /* a transfer was stopped by a signal */
 };
 
 /* Each runs until the session ends and returns the exit status; the caller

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "escape.h"
 #include "progress.h"
+#include "proto.h"
 #include "userkey.h"
 #include "xmalloc.h"
 
@@ -43,6 +44,7 @@
 #define NAME_MAX_BYTES 255
 #define ARGS_MAX (2 * NAME_MAX_BYTES + 200)
 #define RESUMES_SHOWN 4
+#define LIMIT_SLACK 1e-6                  /* rounding in the token arithmetic */
 
 enum state {
 	ST_HASH,          /* put: hashing the local file */
@@ -98,7 +100,7 @@ struct transfer {
 	struct progress prog;
 	double next_draw;
 	double t_begin, t_end;
-	uint64_t moved;                   /* bytes that crossed the network in this run */
+	uint64_t first_offset;            /* where this run started: the rest is its work */
 	uint64_t resumes[RESUMES_SHOWN];  /* offsets of resumed starts */
 	int nresumes;
 };
@@ -261,9 +263,10 @@ size_t transfer_limit_take(struct transfer_limit *l, size_t want, double now)
 	if (l->rate <= 0)
 		return want;
 	limit_refill(l, now);
-	if (want == 0 || l->tokens < limit_need(l, want))
+	double have = l->tokens + LIMIT_SLACK;
+	if (want == 0 || have < limit_need(l, want))
 		return 0;
-	size_t grant = l->tokens < (double)want ? (size_t)l->tokens : want;
+	size_t grant = have < (double)want ? (size_t)have : want;
 	l->tokens -= (double)grant;
 	return grant;
 }
@@ -282,7 +285,7 @@ double transfer_limit_wait(struct transfer_limit *l, size_t want, double now)
 		return 0;
 	limit_refill(l, now);
 	double need = limit_need(l, want);
-	return l->tokens >= need ? 0 : (need - l->tokens) / l->rate;
+	return l->tokens + LIMIT_SLACK >= need ? 0 : (need - l->tokens) / l->rate;
 }
 
 /* ==== small things ==== */
@@ -381,6 +384,17 @@ static void session_close(struct transfer *t)
 	t->connected = false;
 }
 
+/* Done with the connection: say QUIT first (best effort), so the others in
+ * the room see "left (quit)" rather than a broken connection. */
+static void session_quit(struct transfer *t)
+{
+	if (t->connected) {
+		client_send(&t->cl, "QUIT", NULL, 0, 0);
+		client_flush(&t->cl);
+	}
+	session_close(t);
+}
+
 static void finish(struct transfer *t, enum transfer_result result)
 {
 	session_close(t);
@@ -411,7 +425,7 @@ static void say_done(struct transfer *t)
 	char summary[200], resumed[160] = "", where[NAME_MAX_BYTES * 4 + 16] = "";
 	size_t n = 0;
 
-	progress_summary(summary, sizeof summary, t->moved, t->t_end - t->t_begin);
+	progress_summary(summary, sizeof summary, t->size - t->first_offset, t->t_end - t->t_begin);
 	for (int i = 0; i < t->nresumes && n < sizeof resumed; i++)
 		n += (size_t)snprintf(resumed + n, sizeof resumed - n, "%s%" PRIu64,
 		                      i ? ", " : " (resumed at ", t->resumes[i]);
@@ -429,6 +443,7 @@ static void say_done(struct transfer *t)
 static void succeed(struct transfer *t)
 {
 	t->t_end = now_s();
+	session_quit(t);
 	finish(t, TRANSFER_OK);
 	if (t->kind != TRANSFER_LS)
 		say_done(t);
@@ -588,7 +603,10 @@ static bool hash_step(struct transfer *t, const char *what)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fail(t, "cannot read %s: %s", what, n < 0 ? strerror(errno) : "file shrank");
+			char safe[NAME_MAX_BYTES * 4 + 16];
+			const char *why = n < 0 ? strerror(errno) : "file shrank";
+			safe_copy(safe, sizeof safe, what, strlen(what));
+			fail(t, "cannot read %s: %s", safe, why);
 			return false;
 		}
 		EVP_DigestUpdate(t->md, buf, (size_t)n);
@@ -656,6 +674,7 @@ static void session_began(struct transfer *t, uint64_t offset)
 	if (!t->started) {
 		t->started = true;
 		t->t_begin = now;
+		t->first_offset = offset;
 		if (offset && t->nresumes < RESUMES_SHOWN)
 			t->resumes[t->nresumes++] = offset;
 	} else if (t->broke_at >= 0) {
@@ -727,7 +746,7 @@ static bool get_reply(struct transfer *t, const struct client_msg *m)
 	t->size = size;
 	session_began(t, offset);
 	if (offset == size) {
-		session_close(t);
+		session_quit(t);
 		hash_begin(t, now_s());
 		t->st = ST_VERIFY;
 	} else {
@@ -855,12 +874,11 @@ static bool on_data(struct transfer *t, const unsigned char *p, size_t len)
 		done += (size_t)n;
 	}
 	t->pos += len;
-	t->moved += len;
 	transfer_limit_spend(&t->lim, len, now_s());
 	if (t->broke_at >= 0 && len)
 		link_works(t);
 	if (t->pos == t->size) {
-		session_close(t);
+		session_quit(t);
 		hash_begin(t, now_s());
 		t->st = ST_VERIFY;
 		return false;
@@ -933,7 +951,6 @@ static void pump(struct transfer *t)
 			return;
 		}
 		t->pos += (uint64_t)n;
-		t->moved += (uint64_t)n;
 		t->sess_out += (uint64_t)n + TPKT_HDR_LEN;
 		if (t->pos == t->size)
 			t->st = ST_SENT;
@@ -1001,7 +1018,7 @@ char *transfer_progress_short(const struct transfer *t, char *out, size_t outsz)
 	int pct = (int)(t->size ? done * 100 / total : 100);
 
 	if (t->st == ST_BACKOFF || t->st == ST_DIAL)
-		snprintf(out, outsz, "%.40s reconnecting", name);
+		snprintf(out, outsz, "%.40s %s", name, t->started ? "reconnecting" : "connecting");
 	else if (t->st == ST_ASK)
 		snprintf(out, outsz, "%.40s stalled", name);
 	else if (t->st == ST_HASH || t->st == ST_VERIFY)
@@ -1092,6 +1109,8 @@ void transfer_step(struct transfer *t, short revents)
 enum transfer_result transfer_result(const struct transfer *t) { return t->result; }
 bool transfer_asking(const struct transfer *t) { return t->st == ST_ASK; }
 const char *transfer_label(const struct transfer *t) { return t->label; }
+const char *transfer_name(const struct transfer *t) { return t->name; }
+enum transfer_kind transfer_kind(const struct transfer *t) { return t->kind; }
 
 void transfer_retry(struct transfer *t)
 {
@@ -1109,17 +1128,40 @@ void transfer_abandon(struct transfer *t)
 		give_up(t);
 }
 
-enum transfer_result transfer_run(struct transfer *t)
+void transfer_stop(struct transfer *t)
 {
+	if (t->result != TRANSFER_RUNNING)
+		return;
+	say(t, TRANSFER_ERROR, "%s: interrupted", t->label);
+	if (t->kind != TRANSFER_LS)
+		say_resume_hint(t);
+	finish(t, TRANSFER_STOPPED);
+}
+
+enum transfer_result transfer_run(struct transfer *t, volatile sig_atomic_t *stop)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	sigset_t block, old;
+
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaddset(&block, sigs[i]);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	while (t->result == TRANSFER_RUNNING) {
+		if (stop && *stop) {
+			transfer_stop(t);
+			break;
+		}
 		struct pollfd p = { .fd = -1 };
 		p.fd = transfer_fd(t, &p.events);
 		int ms = transfer_timeout_ms(t);
 		if (p.fd < 0 && ms < 0)
 			ms = 1000;                      /* cannot happen; never sleep forever */
-		int rc = poll(&p, 1, ms);
+		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+		int rc = ppoll(&p, 1, ms < 0 ? NULL : &ts, &old);
 		transfer_step(t, rc > 0 ? p.revents : 0);
 	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return t->result;
 }
 
@@ -1230,7 +1272,7 @@ struct transfer *transfer_start(const struct transfer_config *cfg, const struct 
 	else
 		snprintf(t->label, sizeof t->label, "%s %s", verbs[t->kind], t->sname);
 	transfer_limit_init(&t->lim, cfg->limit_rate, now_s());
-	if (net_split_hostport(t->addr, 4000, t->host, sizeof t->host, &t->port, err) < 0)
+	if (net_split_hostport(t->addr, BOTTLE_DEFAULT_PORT, t->host, sizeof t->host, &t->port, err) < 0)
 		goto fail;
 	if (t->kind == TRANSFER_PUT && start_put(t, err) < 0)
 		goto fail;

@@ -17,6 +17,7 @@
 
 #include "net.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@ enum transfer_result {
 	TRANSFER_FAILED,         /* final: an ERR reply, a local file error, a bad digest */
 	TRANSFER_NO_SERVER,      /* the server could not be reached before anything began */
 	TRANSFER_GAVE_UP,        /* the link stayed broken for the whole retry window */
+	TRANSFER_STOPPED,        /* transfer_stop: the user interrupted it */
 };
 
 struct transfer_config {
@@ -83,8 +85,12 @@ int transfer_timeout_ms(const struct transfer *t);
 void transfer_step(struct transfer *t, short revents);
 enum transfer_result transfer_result(const struct transfer *t);
 
-/* Runs alone until the end with its own poll loop (bottle put/get/ls). */
-enum transfer_result transfer_run(struct transfer *t);
+/* Runs alone until the end with its own poll loop (bottle put/get/ls).
+ * SIGINT, SIGTERM and SIGHUP are only let through while it sleeps; when a
+ * handler of the caller's has set *stop, the transfer stops (transfer_stop). */
+enum transfer_result transfer_run(struct transfer *t, volatile sig_atomic_t *stop);
+/* Ends it now, telling how to resume (TRANSFER_STOPPED). */
+void transfer_stop(struct transfer *t);
 
 /* After io->ask: reconnect for another retry window, or give up now. */
 void transfer_retry(struct transfer *t);
@@ -93,6 +99,9 @@ bool transfer_asking(const struct transfer *t);
 
 /* "upload notes.txt" (safe text), for messages about it. */
 const char *transfer_label(const struct transfer *t);
+/* The remote name (raw) and what the transfer does. */
+const char *transfer_name(const struct transfer *t);
+enum transfer_kind transfer_kind(const struct transfer *t);
 /* The progress bar, at most width columns. */
 char *transfer_progress_text(struct transfer *t, char *out, size_t outsz, int width);
 /* A short "notes.txt 45%" for a status line. */

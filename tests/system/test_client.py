@@ -9,6 +9,7 @@ and screen content is polled with short intervals up to a deadline.
 """
 
 import os
+import signal
 import queue
 import re
 import shlex
@@ -362,7 +363,16 @@ class Tmux:
                          timeout)
 
     def kill(self):
+        # The client itself is killed by PID too: under ASan, a client hung up
+        # by tmux can spin in LeakSanitizer at exit and outlive the test.
+        shown = self.tmux(["display", "-p", "#{pane_pid}"], check=False)
+        pids = [int(w) for w in shown.stdout.split() if w.isdigit()]
         self.tmux(["kill-server"], check=False)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         # tmux leaves its socket file behind; don't litter the tmux directory.
         tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
         try:
