@@ -28,9 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BOTTLE, BOTTLED, Server, TpktClient
-
-MiB = 1 << 20
+from conftest import (BOTTLE, BOTTLED, MiB, Server, Tmux, TpktClient, sha256_file,
+                      write_random)
 SUMMARY_RE = (r"(?P<bytes>\d+) bytes in \d+\.\d{3} s, \d+\.\d\d MB/s, "
               r"\d+\.\d\d Mbit/s(?: \(resumed at (?P<resumed>[\d, ]+)\))?$")
 EX_TEMPFAIL = 75
@@ -39,25 +38,6 @@ EX_TEMPFAIL = 75
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(4 * MiB)
-            if not chunk:
-                return h.hexdigest()
-            h.update(chunk)
-
-
-def write_random(path, size):
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(MiB, left))
-            f.write(block)
-            left -= len(block)
-    return sha256_file(path)
 
 
 def wait_until(pred, timeout, what, interval=0.02):
@@ -575,56 +555,6 @@ def test_cable_pulled_for_good_exits_75_and_server_keeps_partial(cable, tmp_path
 # The interactive chat (tmux) and the progress bar
 # --------------------------------------------------------------------------
 
-class Tmux:
-    """A command in a detached tmux session on a private tmux server."""
-
-    def __init__(self, command):
-        if not shutil.which("tmux"):
-            pytest.skip("tmux not installed")
-        self.name = f"bottle-xfer-{uuid.uuid4().hex[:12]}"
-        self.tmux("new-session", "-d", "-x", "150", "-y", "40", command)
-
-    def tmux(self, *args, check=True):
-        return subprocess.run(["tmux", "-L", self.name, "-f", "/dev/null", *args],
-                              capture_output=True, timeout=5, check=check)
-
-    def type(self, text):
-        self.tmux("send-keys", "-l", text)
-        self.tmux("send-keys", "Enter")
-
-    def lines(self):
-        out = self.tmux("capture-pane", "-p").stdout.decode()
-        return [line.rstrip() for line in out.splitlines() if line.strip()]
-
-    def wait_text(self, text, timeout=10):
-        """Poll the screen until some line holds text (no event to await)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = self.lines()
-            if any(text in line for line in lines):
-                return lines
-            if time.monotonic() > deadline:
-                raise AssertionError(f"screen never showed {text!r}:\n" + "\n".join(lines))
-            time.sleep(0.05)
-
-    def kill(self):
-        # The client itself is killed by PID too: under ASan, a client hung up
-        # by tmux can spin in LeakSanitizer at exit and outlive the test.
-        shown = self.tmux("display", "-p", "#{pane_pid}", check=False)
-        pids = [int(w) for w in shown.stdout.split() if w.isdigit()]
-        self.tmux("kill-server", check=False)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
-        try:
-            os.unlink(os.path.join(tmpdir, f"tmux-{os.getuid()}", self.name))
-        except OSError:
-            pass
-
-
 def env_prefix(env):
     keep = ("HOME", "XDG_STATE_HOME")
     return "env -u BOTTLE_SERVER " + " ".join(f"{k}={shlex.quote(env[k])}" for k in keep)
@@ -635,7 +565,7 @@ def tmux_sessions():
     made = []
 
     def factory(command):
-        t = Tmux(command)
+        t = Tmux(command, width=150, height=40)
         made.append(t)
         return t
 

@@ -26,11 +26,9 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    DEFAULT_TIMEOUT, EVENT_WORDS, GREETING_RE, Client, ConnectionClosed,
-    run_nc,
+    DEFAULT_TIMEOUT, EVENT_WORDS, GREETING_RE, MiB, Client, ConnectionClosed,
+    run_nc, sha256_file, write_random,
 )
-
-MiB = 1 << 20
 TPKT_MAX_PAYLOAD = 65531
 SHA_EMPTY = hashlib.sha256(b"").hexdigest()
 BIG_SIZE = 100 * MiB           # "100 MiB random file"
@@ -44,29 +42,6 @@ TOKEN = "tok-resume_0001"
 
 def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(4 * MiB)
-            if not chunk:
-                return h.hexdigest()
-            h.update(chunk)
-
-
-def write_random(path, size, chunk=MiB):
-    """A file of ``size`` random bytes, written chunk by chunk; its sha256."""
-    h = hashlib.sha256()
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            block = os.urandom(min(chunk, left))
-            f.write(block)
-            h.update(block)
-            left -= len(block)
-    return h.hexdigest()
 
 
 def wait_until(pred, timeout, what):
