@@ -93,6 +93,7 @@ asan:
 
 test: deps
 	$(MAKE) all
+	$(MAKE) CC=clang BUILD=build-clang all
 	$(MAKE) unit
 	$(MAKE) system
 	$(MAKE) asan
@@ -126,7 +127,7 @@ uninstall:
 	rm -f $(DESTDIR)$(UNITDIR)/bottled.service
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-clang
 
 .PHONY: all man unit system deps asan test run demo install uninstall clean
 

@@ -1233,3 +1233,19 @@ def test_chat_event_does_not_delay_the_next_reply(server, connect):
     assert len(rtts) >= 20, report
     assert max(rtts) * 1000 < 20, \
         f"{report}; a ~40 ms stall after each event is Nagle + delayed ACK"
+
+
+def test_abandoned_partials_expire_after_the_ttl(make_server, tmp_path):
+    """--partial-ttl: partials untouched that long are deleted; fresher ones stay."""
+    data = tmp_path / "data"
+    partial = data / ".bottle" / "partial"
+    partial.mkdir(parents=True)
+    old_day = time.time() - 2 * 86400
+    for token, mtime in (("oldtoken1", old_day), ("newtoken1", None)):
+        (partial / f"{token}.data").write_bytes(b"some bytes")
+        (partial / f"{token}.meta").write_text("100 - f.bin\n")
+        if mtime:
+            os.utime(partial / f"{token}.data", (mtime, mtime))
+    srv = make_server("--partial-ttl", "86400", data_dir=data)
+    srv.wait_log(r"deleted 1 abandoned partial upload")
+    assert sorted(p.name for p in partial.iterdir()) == ["newtoken1.data", "newtoken1.meta"]
