@@ -6,6 +6,7 @@ Run with:  pytest-3 -q tests/system/test_basic.py
 
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -710,3 +712,18 @@ def test_telnet_session(server):
     assert re.search(r"^OK bottled \S+ ready; type HELP for commands; "
                      r"you are Guest\d+\r?$", text, re.M), text
     assert re.search(r"^OK via telnet\r?$", text, re.M), text
+
+
+def test_soft_fd_limit_is_raised_to_the_hard_limit(make_server):
+    """10,000 clients need 10,000 descriptors: bottled takes all the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 1024:
+        pytest.skip(f"hard RLIMIT_NOFILE is only {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))   # inherited by bottled
+    try:
+        srv = make_server()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    limits = Path(f"/proc/{srv.pid}/limits").read_text()
+    line = next(l for l in limits.splitlines() if l.startswith("Max open files"))
+    assert line.split()[3:5] == [str(hard), str(hard)], line

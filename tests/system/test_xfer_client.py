@@ -551,6 +551,27 @@ def test_cable_pulled_for_good_exits_75_and_server_keeps_partial(cable, tmp_path
     assert sha256_file(Path(srv.data_dir) / "f.bin") == sha
 
 
+def test_cable_pulled_mid_download_server_notices_within_user_timeout(cable, tmp_path,
+                                                                     user_env, bottles):
+    """While the server has unacknowledged data in flight keepalive cannot
+    fire; TCP_USER_TIMEOUT (set to the keepalive window) is what notices the
+    dead peer. Without it the kernel would retransmit for many minutes."""
+    srv = cable.server("--keepalive", "2,1,3")
+    write_random(Path(srv.data_dir) / "big.bin", 32 * MiB)
+    b = bottles(["get", "big.bin", "--limit-rate", "1M", "--keepalive", "2,1,3",
+                 "--timeout", "1", "--retry-for", "1", f"{SERVER_IP}:{srv.port}"],
+                user_env, tmp_path, prefix=cable.client_prefix())
+    wait_until(lambda: file_size(tmp_path / "big.bin.part") >= 512 * 1024, 10,
+               "the download to start")
+    mark = srv.log_mark()
+    cut_at = time.monotonic()
+    cable.cut()
+    srv.wait_log(r"disconnect .*: keepalive timeout", timeout=20, since=mark)
+    assert time.monotonic() - cut_at < 15
+    assert srv.find_log(r"download big.bin to .* interrupted", since=mark)
+    b.wait(timeout=30)
+
+
 # --------------------------------------------------------------------------
 # The interactive chat (tmux) and the progress bar
 # --------------------------------------------------------------------------
