@@ -291,6 +291,29 @@ static bool upload_parse(struct conn *c, const char *arg, size_t len, struct upl
 	return true;
 }
 
+/* The very file is published already: a client whose link died between its
+ * last byte and our final OK comes back to find it done, not to send it again. */
+static bool already_stored(struct conn *c, const struct upload_args *u)
+{
+	char have[STORE_SHA_HEX + 1];
+	struct stat sb;
+	int fd = store_open_file(store_of(c), u->name, &sb);
+	bool same = fd >= 0 && (uint64_t)sb.st_size == u->size && store_get_sha(fd, &sb, have) &&
+	            strcmp(have, u->sha) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (!same)
+		return false;
+	log_info("upload %s from %s: already stored with this digest, nothing to send", u->name,
+	         c->peer);
+	conn_ok(c, "%" PRIu64, u->size);
+	conn_ok(c, "%" PRIu64 " %s", u->size, u->sha);
+	if (c->framer.kind == FRAMING_LINE)
+		conn_close_after_flush(c, END_DONE);
+	return true;
+}
+
 void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 {
 	struct server *srv = c->srv;
@@ -316,6 +339,8 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 		         c->peer, old->peer);
 		conn_close(old, END_SUPERSEDED);
 	}
+	if (u.sha[0] && already_stored(c, &u))
+		return;
 	struct xfer *x = xfer_new(c, true, u.name);
 	x->anonymous = !u.id[0];
 	if (x->anonymous)

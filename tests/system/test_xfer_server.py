@@ -776,6 +776,27 @@ def test_resume_with_token(server, tpkt, connect):
     assert other.cmd("LIST") == f"OK 1\n{len(data)} big.bin"
 
 
+def test_upload_of_a_file_already_stored_needs_no_data(server, tpkt):
+    """A client whose link broke after its last byte, before the final OK,
+    comes back to a finished upload instead of sending the file again."""
+    data = os.urandom(256 * 1024)
+    sha = sha256_bytes(data)
+    line = f"UPLOAD done.bin {len(data)} {sha} {TOKEN}"
+    c = tpkt(server)
+    assert c.cmd(line) == "OK 0"
+    c.send_data(data)
+    assert c.reply(timeout=10) == f"OK {len(data)} {sha}"
+    c.close()
+    again = tpkt(server)
+    assert again.cmd(line) == f"OK {len(data)}"
+    assert again.reply() == f"OK {len(data)} {sha}"
+    assert again.cmd("ECHO next") == "OK next"
+    assert (server.data_dir / "done.bin").read_bytes() == data
+    # Another digest for the same name is a new upload.
+    other = os.urandom(1000)
+    assert again.cmd(f"UPLOAD done.bin 1000 {sha256_bytes(other)} {TOKEN}") == "OK 0"
+
+
 def test_resume_after_abrupt_reset(server, tpkt):
     """RST instead of FIN: whatever was stored is offered again, no more."""
     data = os.urandom(4 * MiB)
