@@ -112,7 +112,7 @@ const struct cmd_def cmd_table[] = {
 	{ "SAY", "SAY <text>", "send the text to everyone else in the room", cmd_say },
 	{ "NICK", "NICK <name>", "change your nickname", cmd_nick },
 	{ "WHO", "WHO", "count and list the people in the room", cmd_who },
-	{ "LIST", "LIST", "the stored files: a count, then one \"<size> <name>\" line each",
+	{ "LIST", "LIST [<from>]", "the stored files: a count, then one \"<size> <name>\" line each",
 	  xfer_cmd_list },
 	{ "UPLOAD", "UPLOAD <name> <size> [<sha256> <token>]",
 	  "store a file: after \"OK <offset>\", send the bytes from that offset", xfer_cmd_upload },

@@ -68,6 +68,7 @@ struct transfer {
 	char label[NAME_MAX_BYTES * 4 + 16];  /* "upload <sname>" */
 	struct transfer_io io;
 	enum state st;
+	uint64_t listed;                  /* ls: lines shown so far (the next page's start) */
 	enum transfer_result result;
 	char host[256];
 	int port;
@@ -541,6 +542,8 @@ static void send_command(struct transfer *t)
 	} else if (t->kind == TRANSFER_GET) {
 		verb = "DOWNLOAD";
 		n = transfer_download_args(args, sizeof args, t->name, t->pos, t->pos ? t->sha : NULL);
+	} else if (t->listed) {
+		n = snprintf(args, sizeof args, "%" PRIu64, t->listed);
 	}
 	if (n < 0) {
 		fail(t, "name too long");
@@ -760,17 +763,27 @@ static bool ls_reply(struct transfer *t, const struct client_msg *m)
 {
 	const char *p = m->arg, *end = m->arg + m->arg_len;
 	const char *nl = memchr(p, '\n', m->arg_len);
-	uint64_t count;
+	uint64_t count, got = 0;
 
 	if (!parse_u64(p, (size_t)((nl ? nl : end) - p), &count))
 		return false;
-	session_began(t, 0);
+	if (t->listed == 0)
+		session_began(t, 0);
 	while (nl) {
 		p = nl + 1;
 		nl = memchr(p, '\n', (size_t)(end - p));
 		t->io.say(t->io.ctx, t, TRANSFER_LISTING, p, (size_t)((nl ? nl : end) - p));
+		got++;
 	}
-	succeed(t);
+	t->listed += got;
+	if (got == 0 || t->listed >= count) {
+		succeed(t);
+		return true;
+	}
+	/* One reply holds what fits in a frame; ask for the next page. */
+	char from[24];
+	int n = snprintf(from, sizeof from, "%" PRIu64, t->listed);
+	client_send(&t->cl, "LIST", from, (size_t)n, 0);
 	return true;
 }
 

@@ -584,21 +584,38 @@ static const struct conn_stream download_stream = {
 	.abort = download_abort,
 };
 
-/* ---- LIST ---- */
+/* ---- LIST [<from>] ---- */
 
-/* "OK <count>" and then one "<size> <name>" line per file, in one message. */
+/* One message holds what fits in a TPKT frame, so a big folder is read in
+ * pages: "OK <count>" and "<size> <name>" lines from file number <from>. */
+#define LIST_BUDGET (TPKT_MAX_PAYLOAD - sizeof "OK ")
+
 void xfer_cmd_list(struct conn *c, const char *arg, size_t len)
 {
-	(void)arg;
-	(void)len;
-	struct store_file *files;
-	size_t n = store_list(store_of(c), &files), cap = 32 + n * (STORE_NAME_MAX + 24), used;
-	char *text = xmalloc(cap);
+	char word[24];
+	uint64_t from = 0;
+	struct args a;
 
-	used = (size_t)snprintf(text, cap, "%zu", n);
-	for (size_t i = 0; i < n; i++)
-		used += (size_t)snprintf(text + used, cap - used, "\n%" PRIu64 " %s", files[i].size,
-		                         files[i].name);
+	args_init(&a, arg, len);
+	int n = args_next(&a, word, sizeof word);
+	if ((n >= 0 && !parse_u63(word, &from)) || n == -2 || !args_done(&a)) {
+		conn_err(c, "usage: LIST [<from>]");
+		return;
+	}
+	struct store_file *files;
+	size_t count = store_list(store_of(c), &files), used;
+	char *text = xmalloc(LIST_BUDGET);
+
+	used = (size_t)snprintf(text, LIST_BUDGET, "%zu", count);
+	for (size_t i = from < count ? (size_t)from : count; i < count; i++) {
+		char line[STORE_NAME_MAX + 24];
+		size_t l = (size_t)snprintf(line, sizeof line, "\n%" PRIu64 " %s", files[i].size,
+		                            files[i].name);
+		if (used + l > LIST_BUDGET)
+			break;
+		memcpy(text + used, line, l);
+		used += l;
+	}
 	conn_reply(c, "OK", text, used);
 	free(text);
 	free(files);

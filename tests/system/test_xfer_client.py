@@ -675,3 +675,13 @@ def test_chat_asks_after_the_window_and_retries_on_yes(cable, tmp_path, user_env
     lines = t.wait_text("uploaded f.bin: ", timeout=30)
     assert any("resumed at" in line for line in lines), lines
     assert sha256_file(Path(srv.data_dir) / "f.bin") == sha
+
+
+def test_ls_reads_every_page(server, tmp_path, user_env):
+    names = sorted(f"{i:04d}-" + "n" * 200 for i in range(600))
+    for name in names:
+        (server.data_dir / name).write_bytes(b"ab")
+    r = subprocess.run([BOTTLE, "ls", f"127.0.0.1:{server.port}"], capture_output=True,
+                       timeout=20, env=user_env, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [f"2 {name}" for name in names]

@@ -1270,3 +1270,21 @@ def test_abandoned_partials_expire_after_the_ttl(make_server, tmp_path):
     srv = make_server("--partial-ttl", "86400", data_dir=data)
     srv.wait_log(r"deleted 1 abandoned partial upload")
     assert sorted(p.name for p in partial.iterdir()) == ["newtoken1.data", "newtoken1.meta"]
+
+
+def test_list_pages_a_folder_too_big_for_one_frame(server, tpkt):
+    """Each LIST reply fits one TPKT frame; LIST <from> gets the next page."""
+    names = [f"{i:04d}-" + "n" * 200 for i in range(600)]      # ~125 KB of lines
+    for name in names:
+        (server.data_dir / name).write_bytes(b"x")
+    c = tpkt(server)
+    seen = []
+    while len(seen) < len(names):
+        reply = c.cmd(f"LIST {len(seen)}" if seen else "LIST")
+        head, *lines = reply.split("\n")
+        assert head == f"OK {len(names)}"
+        assert lines and len(reply.encode()) <= 65531
+        seen += [line.split(" ", 1)[1] for line in lines]
+    assert seen == names
+    assert c.cmd(f"LIST {len(names)}") == f"OK {len(names)}"
+    assert c.cmd("LIST x").startswith("ERR usage")
