@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Buffers up to this size stay between lines; bigger ones are released. */
+#define LINE_KEEP_CAP 4096
+
 enum {
 	IAC = 255, SB = 250, SE = 240, WILL = 251, DONT = 254,
 };
@@ -109,6 +112,10 @@ enum line_status line_decode(struct line_decoder *d, const void *input, size_t n
 
 	*line = NULL;
 	*len = 0;
+	if (d->len == 0 && d->cap > LINE_KEEP_CAP) {
+		/* The last long line has been handed out: don't pin its buffer. */
+		line_decoder_free(d);
+	}
 	if (d->len == 0 && d->telnet == TN_DATA && !d->discarding &&
 	    decode_in_place(d, input, n, used, line, len))
 		return LINE_FRAME;
