@@ -267,8 +267,12 @@ int store_partial_publish(struct store *st, struct store_partial *p, const char 
 {
 	char path[STORE_ID_MAX + 8];
 	partial_path(path, sizeof path, p->id, "data");
+	/* Data first, then the name: a crash never publishes a file with holes. */
+	if (fdatasync(p->fd) < 0 && errno != EINVAL)
+		return -1;
 	if (renameat(st->partfd, path, st->dirfd, name) < 0)
 		return -1;
+	fsync(st->dirfd);                  /* best effort: make the new name durable */
 	partial_path(path, sizeof path, p->id, "meta");
 	unlinkat(st->partfd, path, 0);
 	return 0;

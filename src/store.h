@@ -50,7 +50,8 @@ struct store_partial {
 int store_partial_open(struct store *st, const char *id, const char *name, uint64_t size,
                        const char *sha, struct store_partial *p);
 /* Moves the finished partial into place as `name` (atomically replacing any
- * older file of that name) and forgets its metadata. */
+ * older file of that name) and forgets its metadata. The data reaches the
+ * disk before the rename, and the rename before this returns. */
 int store_partial_publish(struct store *st, struct store_partial *p, const char *name);
 /* Deletes a partial and its metadata. */
 void store_partial_remove(struct store *st, struct store_partial *p);
