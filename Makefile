@@ -30,7 +30,7 @@ SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 COMMON   = xmalloc log timefmt escape net buf line tpkt framing nick
 SERVER   = $(COMMON) loop loop_epoll room conn cmd commands args store xfer server bottled
-CLIENT   = $(COMMON) client args progress userkey transfer chat_ui bottle
+CLIENT   = $(COMMON) client args progress userkey ratelimit transfer chat_ui bottle
 
 obj = $(patsubst %,$(BUILD)/%.o,$(1))
 
@@ -71,7 +71,7 @@ UNIT_DEPS_timefmt = timefmt
 UNIT_DEPS_cmd     = cmd escape
 UNIT_DEPS_escape  = escape
 UNIT_DEPS_client  = client tpkt buf net escape xmalloc
-UNIT_DEPS_transfer = transfer progress userkey client args tpkt buf net escape xmalloc
+UNIT_DEPS_transfer = transfer ratelimit progress userkey client args tpkt buf net escape xmalloc
 UNIT_LIBS_transfer = -lcrypto -lm
 
 .SECONDEXPANSION:

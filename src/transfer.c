@@ -44,7 +44,6 @@
 #define NAME_MAX_BYTES 255
 #define ARGS_MAX (2 * NAME_MAX_BYTES + 200)
 #define RESUMES_SHOWN 4
-#define LIMIT_SLACK 1e-6                  /* rounding in the token arithmetic */
 
 enum state {
 	ST_HASH,          /* put: hashing the local file */
@@ -97,7 +96,7 @@ struct transfer {
 	double next_try;
 	char why[NET_ERR_LEN];
 
-	struct transfer_limit lim;
+	struct ratelimit lim;
 	struct progress prog;
 	double next_draw;
 	double t_begin, t_end;
@@ -226,67 +225,6 @@ char *transfer_shell_quote(const char *s, char *out, size_t outsz)
 	out[n++] = '\'';
 	out[n] = '\0';
 	return out;
-}
-
-/* ---- the rate limiter ---- */
-
-void transfer_limit_init(struct transfer_limit *l, uint64_t rate, double now)
-{
-	memset(l, 0, sizeof *l);
-	l->rate = (double)rate;
-	l->quantum = l->rate / 10;              /* about ten grants a second */
-	if (l->quantum > TPKT_MAX_PAYLOAD)
-		l->quantum = TPKT_MAX_PAYLOAD;
-	if (l->quantum < 1)
-		l->quantum = 1;
-	l->burst = 2 * l->quantum;
-	l->tokens = l->quantum;
-	l->last = now;
-}
-
-static void limit_refill(struct transfer_limit *l, double now)
-{
-	if (now > l->last) {
-		l->tokens += (now - l->last) * l->rate;
-		if (l->tokens > l->burst)
-			l->tokens = l->burst;
-	}
-	l->last = now;
-}
-
-static double limit_need(const struct transfer_limit *l, size_t want)
-{
-	return (double)want < l->quantum ? (double)want : l->quantum;
-}
-
-size_t transfer_limit_take(struct transfer_limit *l, size_t want, double now)
-{
-	if (l->rate <= 0)
-		return want;
-	limit_refill(l, now);
-	double have = l->tokens + LIMIT_SLACK;
-	if (want == 0 || have < limit_need(l, want))
-		return 0;
-	size_t grant = have < (double)want ? (size_t)have : want;
-	l->tokens -= (double)grant;
-	return grant;
-}
-
-void transfer_limit_spend(struct transfer_limit *l, size_t n, double now)
-{
-	if (l->rate <= 0)
-		return;
-	limit_refill(l, now);
-	l->tokens -= (double)n;
-}
-
-double transfer_limit_wait(struct transfer_limit *l, size_t want, double now)
-{
-	if (l->rate <= 0)
-		return 0;
-	limit_refill(l, now);
-	double need = limit_need(l, want);
-	return l->tokens + LIMIT_SLACK >= need ? 0 : (need - l->tokens) / l->rate;
 }
 
 /* ==== small things ==== */
@@ -887,7 +825,7 @@ static bool on_data(struct transfer *t, const unsigned char *p, size_t len)
 		done += (size_t)n;
 	}
 	t->pos += len;
-	transfer_limit_spend(&t->lim, len, now_s());
+	ratelimit_spend(&t->lim, len, now_s());
 	if (t->broke_at >= 0 && len)
 		link_works(t);
 	if (t->pos == t->size) {
@@ -953,7 +891,7 @@ static void pump(struct transfer *t)
 	while (t->st == ST_SEND && client_pending_output(&t->cl) < SEND_QUEUE_MAX) {
 		uint64_t left = t->size - t->pos;
 		size_t want = left < TPKT_MAX_PAYLOAD ? (size_t)left : TPKT_MAX_PAYLOAD;
-		size_t grant = transfer_limit_take(&t->lim, want, now);
+		size_t grant = ratelimit_take(&t->lim, want, now);
 		if (grant == 0)
 			break;
 		ssize_t n = client_send_file(&t->cl, t->fd, t->pos, grant);
@@ -1052,8 +990,8 @@ int transfer_fd(const struct transfer *t, short *events)
 	}
 	if (!t->connected || !in_session(t))
 		return -1;
-	struct transfer_limit lim = t->lim;
-	if (t->st != ST_RECV || transfer_limit_wait(&lim, 1, now_s()) == 0)
+	struct ratelimit lim = t->lim;
+	if (t->st != ST_RECV || ratelimit_wait(&lim, 1, now_s()) == 0)
 		*events |= POLLIN;
 	if (client_wants_write(&t->cl))
 		*events |= POLLOUT;
@@ -1068,7 +1006,7 @@ static double until(double when, double now)
 int transfer_timeout_ms(const struct transfer *t)
 {
 	double now = now_s(), wait = -1;
-	struct transfer_limit lim = t->lim;
+	struct ratelimit lim = t->lim;
 
 	switch (t->st) {
 	case ST_HASH: case ST_VERIFY: return 0;
@@ -1076,9 +1014,9 @@ int transfer_timeout_ms(const struct transfer *t)
 	case ST_BACKOFF: wait = until(t->next_try, now); break;
 	case ST_SEND:
 		if (client_pending_output(&t->cl) < SEND_QUEUE_MAX)
-			wait = transfer_limit_wait(&lim, TPKT_MAX_PAYLOAD, now);
+			wait = ratelimit_wait(&lim, TPKT_MAX_PAYLOAD, now);
 		break;
-	case ST_RECV: wait = transfer_limit_wait(&lim, 1, now); if (wait == 0) wait = -1; break;
+	case ST_RECV: wait = ratelimit_wait(&lim, 1, now); if (wait == 0) wait = -1; break;
 	default: break;
 	}
 	/* Progress redraws; after a break, the upload's acknowledgements are watched. */
@@ -1284,7 +1222,7 @@ struct transfer *transfer_start(const struct transfer_config *cfg, const struct 
 		snprintf(t->label, sizeof t->label, "list");
 	else
 		snprintf(t->label, sizeof t->label, "%s %s", verbs[t->kind], t->sname);
-	transfer_limit_init(&t->lim, cfg->limit_rate, now_s());
+	ratelimit_init(&t->lim, cfg->limit_rate, now_s());
 	if (net_split_hostport(t->addr, BOTTLE_DEFAULT_PORT, t->host, sizeof t->host, &t->port, err) < 0)
 		goto fail;
 	if (t->kind == TRANSFER_PUT && start_put(t, err) < 0)

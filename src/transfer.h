@@ -16,6 +16,7 @@
 #define BOTTLE_TRANSFER_H
 
 #include "net.h"
+#include "ratelimit.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -130,24 +131,5 @@ int transfer_parse_rate(const char *s, uint64_t *rate);
 int transfer_backoff_ms(int attempt);
 /* A word for a POSIX shell: as it is when plain, else in single quotes. */
 char *transfer_shell_quote(const char *s, char *out, size_t outsz);
-
-/* A token bucket for --limit-rate (times in seconds). Uploads take bytes
- * before sending them; downloads spend what arrived and stop reading while
- * in debt, so TCP slows the server down. */
-struct transfer_limit {
-	double rate;             /* bytes per second; 0: no limit */
-	double tokens;           /* bytes that may go now; negative: a debt */
-	double burst;            /* the most tokens saved up */
-	double quantum;          /* the smallest grant worth waking up for */
-	double last;             /* when tokens were last refilled */
-};
-
-void transfer_limit_init(struct transfer_limit *l, uint64_t rate, double now);
-/* Up to want bytes that may go now, taken from the bucket; 0: wait. */
-size_t transfer_limit_take(struct transfer_limit *l, size_t want, double now);
-/* Records n bytes that went already. */
-void transfer_limit_spend(struct transfer_limit *l, size_t n, double now);
-/* Seconds until a take of want bytes (or a read after a debt) can go; 0: now. */
-double transfer_limit_wait(struct transfer_limit *l, size_t want, double now);
 
 #endif

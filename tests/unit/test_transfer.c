@@ -118,49 +118,49 @@ static void parse_rate_suffixes_and_junk(void **state)
 
 static void limiter_grants_at_the_rate(void **state)
 {
-	struct transfer_limit l;
+	struct ratelimit l;
 	double t = 100.0, total = 0;
 	(void)state;
 
-	transfer_limit_init(&l, 1000, t);           /* quantum: 100 bytes */
-	assert_int_equal(transfer_limit_take(&l, 1000, t), 100);
-	assert_int_equal(transfer_limit_take(&l, 1000, t), 0);
-	assert_true(fabs(transfer_limit_wait(&l, 1000, t) - 0.1) < 1e-9);
-	assert_int_equal(transfer_limit_take(&l, 1000, t + 0.05), 0);
-	assert_int_equal(transfer_limit_take(&l, 1000, t + 0.1), 100);
+	ratelimit_init(&l, 1000, t);           /* quantum: 100 bytes */
+	assert_int_equal(ratelimit_take(&l, 1000, t), 100);
+	assert_int_equal(ratelimit_take(&l, 1000, t), 0);
+	assert_true(fabs(ratelimit_wait(&l, 1000, t) - 0.1) < 1e-9);
+	assert_int_equal(ratelimit_take(&l, 1000, t + 0.05), 0);
+	assert_int_equal(ratelimit_take(&l, 1000, t + 0.1), 100);
 	/* Small wants go as soon as they fit. */
-	assert_true(transfer_limit_wait(&l, 10, t + 0.11) < 1e-9);
+	assert_true(ratelimit_wait(&l, 10, t + 0.11) < 1e-9);
 	/* Ten seconds of a sender that takes whenever it may: about 10000 bytes. */
-	transfer_limit_init(&l, 1000, t);
+	ratelimit_init(&l, 1000, t);
 	for (double now = t; now < t + 10; now += 0.01)
-		total += (double)transfer_limit_take(&l, 65531, now);
+		total += (double)ratelimit_take(&l, 65531, now);
 	assert_true(total >= 9800 && total <= 10300);
 	/* Idle time saves up at most the burst. */
-	transfer_limit_init(&l, 1000, t);
-	assert_true(transfer_limit_take(&l, 65531, t + 60) <= 200);
+	ratelimit_init(&l, 1000, t);
+	assert_true(ratelimit_take(&l, 65531, t + 60) <= 200);
 }
 
 static void limiter_debt_for_downloads(void **state)
 {
-	struct transfer_limit l;
+	struct ratelimit l;
 	(void)state;
 
-	transfer_limit_init(&l, 1000, 0);
-	transfer_limit_spend(&l, 5100, 0);           /* 100 tokens - 5100: a debt of 5000 */
-	assert_true(fabs(transfer_limit_wait(&l, 1, 0) - 5.001) < 1e-9);
-	assert_true(transfer_limit_wait(&l, 1, 5.001) < 1e-9);
+	ratelimit_init(&l, 1000, 0);
+	ratelimit_spend(&l, 5100, 0);           /* 100 tokens - 5100: a debt of 5000 */
+	assert_true(fabs(ratelimit_wait(&l, 1, 0) - 5.001) < 1e-9);
+	assert_true(ratelimit_wait(&l, 1, 5.001) < 1e-9);
 }
 
 static void limiter_off_means_no_limit(void **state)
 {
-	struct transfer_limit l;
+	struct ratelimit l;
 	(void)state;
 
-	transfer_limit_init(&l, 0, 0);
-	assert_int_equal(transfer_limit_take(&l, 65531, 0), 65531);
-	assert_int_equal(transfer_limit_take(&l, 65531, 0), 65531);
-	transfer_limit_spend(&l, 1 << 30, 0);
-	assert_true(transfer_limit_wait(&l, 1, 0) == 0);
+	ratelimit_init(&l, 0, 0);
+	assert_int_equal(ratelimit_take(&l, 65531, 0), 65531);
+	assert_int_equal(ratelimit_take(&l, 65531, 0), 65531);
+	ratelimit_spend(&l, 1 << 30, 0);
+	assert_true(ratelimit_wait(&l, 1, 0) == 0);
 }
 
 /* ---- reconnecting ---- */
