@@ -6,10 +6,14 @@ address (localhost 4000) for a test server's, runs it, and compares.
 import hashlib
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+
+from conftest import MiB, sha256_file, write_random
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -108,3 +112,39 @@ def test_setup_commands_are_the_makefile_targets():
         assert f"make {target}" in README
         assert re.search(rf"^{target}:", makefile, re.M), target
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_interrupted_upload_resumes_as_shown(server, tmp_path):
+    block = indented_block_after("    $ bottle put big.iso --limit-rate 2M")
+    first, second = [l[2:] for l in block if l.startswith("$ ")]
+    said = [l for l in block if l.startswith("bottle: ")]
+    final = block[-1]
+    address = f"127.0.0.1:{server.port}"
+    write_random(tmp_path / "big.iso", 8 * MiB)
+    env = dict(os.environ, BOTTLE_SERVER=address, HOME=str(tmp_path),
+               XDG_STATE_HOME=str(tmp_path / "state"))
+    proc = subprocess.Popen([BOTTLE] + first.split()[1:], cwd=tmp_path, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        server.wait_log(r"upload big\.iso from .*starting at 0")
+        partial = server.data_dir / ".bottle" / "partial"
+        deadline = time.monotonic() + 10
+        while not any(p.stat().st_size > 0 for p in partial.glob("*.data")):
+            assert time.monotonic() < deadline, "the upload never started moving"
+            time.sleep(0.05)       # a file's size: no event to await
+        proc.send_signal(signal.SIGINT)          # what ^C does
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    shown = [l.replace("127.0.0.1:4000", address) for l in said]
+    assert err.decode().splitlines() == shown
+    out = subprocess.run([BOTTLE] + second.split()[1:], cwd=tmp_path, env=env,
+                         capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr.decode()
+    pattern = re.sub(r"(?<![a-z/])\d+(\\\.\d+)?", r"[\\d.]+", re.escape(final))
+    line = out.stdout.decode().strip()
+    assert re.fullmatch(pattern, line), (final, line)
+    assert int(re.search(r"resumed at (\d+)", line).group(1)) > 0
+    assert sha256_file(server.data_dir / "big.iso") == sha256_file(tmp_path / "big.iso")
