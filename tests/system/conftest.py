@@ -497,20 +497,25 @@ def client(server):
     c.close()
 
 
-@pytest.fixture
-def connect():
-    """Factory: connect(server_or_port, **Client kwargs); closed at teardown."""
+def _connecting(cls):
+    """A fixture body: a factory of cls clients, all closed at teardown."""
     made = []
 
     def factory(target, **kw):
         port = target.port if isinstance(target, Server) else int(target)
-        c = Client(port, **kw)
+        c = cls(port, **kw)
         made.append(c)
         return c
 
     yield factory
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def connect():
+    """Factory: connect(server_or_port, **Client kwargs); closed at teardown."""
+    yield from _connecting(Client)
 
 
 # --------------------------------------------------------------------------
@@ -877,33 +882,35 @@ class TpktClient(_ChatMixin, _SocketPeer):
 @pytest.fixture
 def connect_tpkt():
     """Factory: connect_tpkt(server_or_port, **TpktClient kwargs)."""
-    made = []
-
-    def factory(target, **kw):
-        port = target.port if isinstance(target, Server) else int(target)
-        c = TpktClient(port, **kw)
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.close()
+    yield from _connecting(TpktClient)
 
 
 @pytest.fixture
 def connect_line():
     """Factory: connect_line(server_or_port, **Client kwargs) -> LineChatClient."""
-    made = []
+    yield from _connecting(LineChatClient)
 
-    def factory(target, **kw):
-        port = target.port if isinstance(target, Server) else int(target)
-        c = LineChatClient(port, **kw)
-        made.append(c)
-        return c
 
-    yield factory
-    for c in made:
-        c.close()
+def open_room(server, connect_tpkt, connect_line, ntpkt, nline):
+    """Connect ``ntpkt`` TPKT then ``nline`` line clients, all greeted.
+
+    Every join has happened when this returns, and each client's buffered
+    events (the JOINs of later members) have been dropped.
+    """
+    tpkt = [connect_tpkt(server) for _ in range(ntpkt)]
+    for c in tpkt:
+        c.hello()
+    line = []
+    for _ in range(nline):
+        c = connect_line(server)
+        c.sync("joined")           # first byte 'E': line mode at once
+        line.append(c)
+    for c in tpkt + line:
+        c.sync()
+        c.take_events()
+    nicks = [c.nick for c in tpkt + line]
+    assert len(set(nicks)) == len(nicks), nicks
+    return tpkt, line
 
 
 # --------------------------------------------------------------------------
@@ -1001,3 +1008,15 @@ class Tmux:
             os.unlink(os.path.join(tmpdir, f"tmux-{os.getuid()}", self.name))
         except OSError:
             pass
+
+
+def wait_until(pred, timeout, what, interval=0.02):
+    """Poll state that offers no event to await (a file's size); pred's value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

@@ -8,31 +8,9 @@ import re
 
 import pytest
 
-from conftest import TIMESTAMP_RE
+from conftest import TIMESTAMP_RE, open_room
 
 MULTILINE = "line one\nline two\n\tthird"
-
-
-def open_room(server, connect_tpkt, connect_line, ntpkt, nline):
-    """Connect ``ntpkt`` TPKT then ``nline`` line clients, all greeted.
-
-    Every join has happened when this returns, and each client's buffered
-    events (the JOINs of later members) have been dropped.
-    """
-    tpkt = [connect_tpkt(server) for _ in range(ntpkt)]
-    for c in tpkt:
-        c.hello()
-    line = []
-    for _ in range(nline):
-        c = connect_line(server)
-        c.sync("joined")           # first byte 'E': line mode at once
-        line.append(c)
-    for c in tpkt + line:
-        c.sync()
-        c.take_events()
-    nicks = [c.nick for c in tpkt + line]
-    assert len(set(nicks)) == len(nicks), nicks
-    return tpkt, line
 
 
 def msgs(events, nick=None):

@@ -8,12 +8,11 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import MiB, sha256_file, write_random
+from conftest import MiB, sha256_file, wait_until, write_random
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -129,10 +128,8 @@ def test_interrupted_upload_resumes_as_shown(server, tmp_path):
     try:
         server.wait_log(r"upload big\.iso from .*starting at 0")
         partial = server.data_dir / ".bottle" / "partial"
-        deadline = time.monotonic() + 10
-        while not any(p.stat().st_size > 0 for p in partial.glob("*.data")):
-            assert time.monotonic() < deadline, "the upload never started moving"
-            time.sleep(0.05)       # a file's size: no event to await
+        wait_until(lambda: any(p.stat().st_size > 0 for p in partial.glob("*.data")), 10,
+                   "the upload to start moving")
         proc.send_signal(signal.SIGINT)          # what ^C does
         _, err = proc.communicate(timeout=10)
     finally:

@@ -15,23 +15,7 @@ import time
 
 import pytest
 
-from conftest import GREETING_RE, TpktClient, tpkt_frame
-
-
-def open_room(server, connect_tpkt, connect_line, ntpkt, nline):
-    """``ntpkt`` TPKT and ``nline`` line members, greeted, events dropped."""
-    tpkt = [connect_tpkt(server) for _ in range(ntpkt)]
-    for c in tpkt:
-        c.hello()
-    line = []
-    for _ in range(nline):
-        c = connect_line(server)
-        c.sync("joined")
-        line.append(c)
-    for c in tpkt + line:
-        c.sync()
-        c.take_events()
-    return tpkt, line
+from conftest import GREETING_RE, TpktClient, open_room, tpkt_frame
 
 
 def replies_only(payloads):

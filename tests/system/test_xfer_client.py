@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (BOTTLE, BOTTLED, MiB, Server, Tmux, TpktClient, sha256_file,
-                      write_random)
+                      wait_until, write_random)
 SUMMARY_RE = (r"(?P<bytes>\d+) bytes in \d+\.\d{3} s, \d+\.\d\d MB/s, "
               r"\d+\.\d\d Mbit/s(?: \(resumed at (?P<resumed>[\d, ]+)\))?$")
 EX_TEMPFAIL = 75
@@ -38,18 +38,6 @@ EX_TEMPFAIL = 75
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
-
-
-def wait_until(pred, timeout, what, interval=0.02):
-    """Poll state that offers no event to await (a file's size)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def file_size(pattern):

@@ -27,7 +27,7 @@ import pytest
 
 from conftest import (
     DEFAULT_TIMEOUT, EVENT_WORDS, GREETING_RE, MiB, Client, ConnectionClosed,
-    run_nc, sha256_file, write_random,
+    _SocketPeer, _connecting, run_nc, sha256_file, wait_until, write_random,
 )
 TPKT_MAX_PAYLOAD = 65531
 SHA_EMPTY = hashlib.sha256(b"").hexdigest()
@@ -42,18 +42,6 @@ TOKEN = "tok-resume_0001"
 
 def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def wait_until(pred, timeout, what):
-    """Poll ``pred`` (for state with no event to await, e.g. a file's size)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 def partial_dir(srv):
@@ -106,7 +94,7 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
-class Tpkt:
+class Tpkt(_SocketPeer):
     """A lean TPKT client for bulk transfers.
 
     Unlike conftest.TpktClient it keeps no record of the frames it moves (a
@@ -246,30 +234,11 @@ class Tpkt:
     def shutdown_write(self):
         self.sock.shutdown(socket.SHUT_WR)
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def reset(self):
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.close()
-
 
 @pytest.fixture
 def tpkt():
     """Factory: tpkt(server, **Tpkt kwargs); closed at teardown."""
-    made = []
-
-    def factory(srv, **kw):
-        c = Tpkt(srv.port, **kw)
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.close()
+    yield from _connecting(Tpkt)
 
 
 # ---- line mode ----
