@@ -276,6 +276,22 @@ class Server:
 class _SocketPeer:
     """What every test client does with its socket (self.sock)."""
 
+    def _recv_until(self, deadline, timeout):
+        """One recv for expect_closed: bytes, b"" when closed (a reset counts),
+        None when the wait timed out early; past the deadline, a failure."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(
+                f"{self!r}: server did not close the connection within "
+                f"{timeout or self.timeout}s; buffered: {self.buf[:200]!r}")
+        self.sock.settimeout(remaining)
+        try:
+            return self.sock.recv(65536)
+        except ConnectionResetError:
+            return b""
+        except socket.timeout:
+            return None
+
     def close(self):
         try:
             self.sock.close()
@@ -403,17 +419,8 @@ class Client(_SocketPeer):
         deadline = time.monotonic() + (self.timeout if timeout is None
                                        else timeout)
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"server did not close the connection within "
-                    f"{timeout or self.timeout}s; buffered: {self.buf[:200]!r}")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                data = b""
-            except socket.timeout:
+            data = self._recv_until(deadline, timeout)
+            if data is None:
                 continue
             if not data:
                 rest = self.buf.split(b"\n")
@@ -855,17 +862,8 @@ class TpktClient(_ChatMixin, _SocketPeer):
             if payload is not None:
                 got.append(payload)
                 continue
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"{self!r}: server did not close the connection within "
-                    f"{timeout or self.timeout}s; buffered: {self.buf[:200]!r}")
-            self.sock.settimeout(remaining)
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                data = b""
-            except socket.timeout:
+            data = self._recv_until(deadline, timeout)
+            if data is None:
                 continue
             if not data:
                 if self.buf:
