@@ -131,4 +131,7 @@ clean:
 
 .PHONY: all man unit system deps asan test run demo install uninstall clean
 
+# Fragments with targets of their own: lint, fuzz, valgrind.
+include $(wildcard mk/*.mk)
+
 -include $(wildcard $(BUILD)/*.d)

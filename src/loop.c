@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#define LOOP_READY_MAX 1024          /* events taken from one wait */
+
 struct loop_fd {
 	int mask;
 	loop_fd_fn *fn;
@@ -46,7 +48,7 @@ struct loop *loop_new(int setsize)
 	}
 	loop->setsize = setsize;
 	loop->fds = xcalloc((size_t)setsize, sizeof *loop->fds);
-	loop->ready = xcalloc(1024, sizeof *loop->ready);
+	loop->ready = xcalloc(LOOP_READY_MAX, sizeof *loop->ready);
 	loop->now = loop_clock_ms();
 	return loop;
 }
@@ -215,18 +217,30 @@ static void dispatch_ready(struct loop *loop, int n)
 	}
 }
 
-void loop_run(struct loop *loop)
+int loop_run_once(struct loop *loop, int max_wait_ms)
+{
+	if (loop->before_sleep)
+		loop->before_sleep(loop, loop->before_sleep_data);
+	if (loop->stopped)
+		return 0;
+	int wait = next_timeout(loop);
+	if (max_wait_ms >= 0 && (wait < 0 || wait > max_wait_ms))
+		wait = max_wait_ms;
+	int n = loop_backend_wait(loop->backend, loop->ready, LOOP_READY_MAX, wait);
+	loop->now = loop_clock_ms();
+	if (n < 0 && errno != EINTR)
+		return -1;
+	if (n > 0)
+		dispatch_ready(loop, n);
+	run_timers(loop);
+	return 0;
+}
+
+int loop_run(struct loop *loop)
 {
 	loop->stopped = 0;
-	while (!loop->stopped) {
-		if (loop->before_sleep)
-			loop->before_sleep(loop, loop->before_sleep_data);
-		if (loop->stopped)
-			break;
-		int n = loop_backend_wait(loop->backend, loop->ready, 1024, next_timeout(loop));
-		loop->now = loop_clock_ms();
-		if (n > 0)
-			dispatch_ready(loop, n);
-		run_timers(loop);
-	}
+	while (!loop->stopped)
+		if (loop_run_once(loop, -1) < 0)
+			return -1;
+	return 0;
 }

@@ -22,7 +22,11 @@ typedef void loop_hook_fn(struct loop *loop, void *data);
 /* Lifecycle. setsize bounds the fds the loop can watch (fd < setsize). */
 struct loop *loop_new(int setsize);
 void loop_free(struct loop *loop);
-void loop_run(struct loop *loop);          /* until loop_stop */
+/* Runs until loop_stop: 0, or -1 with errno if waiting for events failed. */
+int loop_run(struct loop *loop);
+/* One turn: the before-sleep hook, a wait of at most max_wait_ms (-1: until the
+ * next timer), the ready handlers, the due timers. 0, or -1 with errno. */
+int loop_run_once(struct loop *loop, int max_wait_ms);
 void loop_stop(struct loop *loop);
 
 /* File events: one handler per fd, called with the ready mask. 0 or -1 with errno. */

@@ -173,7 +173,7 @@ static void shed_connection(struct server *srv, int lfd)
 	log_warn("out of file descriptors: refused a connection");
 }
 
-static void accept_one(struct server *srv, int fd, const struct sockaddr_storage *peer)
+struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c = conn_new(srv, fd, peer);
 
@@ -185,12 +185,13 @@ static void accept_one(struct server *srv, int fd, const struct sockaddr_storage
 	if (loop_watch(srv->loop, fd, LOOP_READABLE, conn_on_io, c) < 0) {
 		log_warn("%s: cannot watch: %s", c->peer, strerror(errno));
 		conn_free(c);
-		return;
+		return NULL;
 	}
 	table_add(srv, c);
 	loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms,
 	                 conn_on_greeting_timer, c);
 	log_info("connect %s (%zu client%s)", c->peer, srv->nconns, srv->nconns == 1 ? "" : "s");
+	return c;
 }
 
 static void on_accept(struct loop *loop, int lfd, void *data, int mask)
@@ -203,7 +204,7 @@ static void on_accept(struct loop *loop, int lfd, void *data, int mask)
 		struct sockaddr_storage peer;
 		int fd = net_accept(lfd, &peer);
 		if (fd >= 0) {
-			accept_one(srv, fd, &peer);
+			server_adopt(srv, fd, &peer);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE)
@@ -346,7 +347,15 @@ static void on_signal(struct loop *loop, int fd, void *data, int mask)
 
 int server_run(struct server *srv)
 {
-	loop_run(srv->loop);
+	if (loop_run(srv->loop) < 0) {
+		log_error("waiting for events failed: %s; stopping", strerror(errno));
+		return 1;
+	}
 	log_info("stopped");
 	return 0;
+}
+
+int server_poll(struct server *srv, int max_wait_ms)
+{
+	return loop_run_once(srv->loop, max_wait_ms);
 }

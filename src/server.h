@@ -59,6 +59,11 @@ void server_config_defaults(struct server_config *cfg);
 struct server *server_new(const struct server_config *cfg);
 /* Serves until SIGINT/SIGTERM; returns the exit status. */
 int server_run(struct server *srv);
+/* For fuzzers and tests that drive a server by hand: serve a connected socket
+ * as if it had been accepted (NULL if it can't be watched), and run one turn
+ * of the loop, waiting at most max_wait_ms (0 or -1 with errno). */
+struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_storage *peer);
+int server_poll(struct server *srv, int max_wait_ms);
 void server_free(struct server *srv);
 
 /* Used by conn.c. */

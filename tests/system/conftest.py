@@ -32,6 +32,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BOTTLED = os.environ.get("BOTTLED") or str(REPO / "build" / "bottled")
 BOTTLE = os.environ.get("BOTTLE") or str(REPO / "build" / "bottle")
+# A command that runs the server, such as "valgrind --error-exitcode=99 ...":
+# the valgrind make target sets it (mk/valgrind.mk).
+BOTTLED_WRAP = os.environ.get("BOTTLED_WRAP", "").split()
 
 # Timestamp that starts every log line: 2026-11-23T17:45:00.123+00:00
 TIMESTAMP_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
@@ -97,7 +100,7 @@ class Server:
                         f"(build it first or set BOTTLED)")
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.argv = [self.binary]
+        self.argv = BOTTLED_WRAP + [self.binary]
         for addr in listen or ():
             self.argv += ["-l", addr]
         self.argv += ["-d", str(self.data_dir)]
