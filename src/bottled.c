@@ -44,6 +44,10 @@ static void usage(FILE *out)
 "      --max-file-size BYTES  refuse uploads bigger than this (default 0: no limit)\n"
 "      --partial-ttl SECONDS  delete interrupted uploads untouched this long\n"
 "                             (default %d, one day)\n"
+"      --transfer-timeout SECONDS\n"
+"                             end a transfer that moves no byte either way this\n"
+"                             long; its partial stays for resume (default %d;\n"
+"                             0: never)\n"
 "  -v, --verbose              log more (repeatable)\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -60,7 +64,7 @@ static void usage(FILE *out)
 		BOTTLE_DEFAULT_GREETING_MS, BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL,
 		BOTTLE_DEFAULT_KEEPCNT,
 		BOTTLE_DEFAULT_KEEPIDLE + BOTTLE_DEFAULT_KEEPINTVL * BOTTLE_DEFAULT_KEEPCNT,
-		BOTTLE_DEFAULT_PARTIAL_TTL);
+		BOTTLE_DEFAULT_PARTIAL_TTL, BOTTLE_DEFAULT_TRANSFER_TIMEOUT);
 }
 
 /* A whole number in [min, max], or a usage error naming the option. */
@@ -78,7 +82,7 @@ static unsigned long long number_arg(const char *opt, const char *s,
 
 enum {
 	OPT_MAX_CLIENTS = 256, OPT_MAX_LINE, OPT_MAX_FRAME, OPT_MAX_OUTPUT, OPT_GREETING,
-	OPT_IDLE, OPT_KEEPALIVE, OPT_MAX_FILE, OPT_PARTIAL_TTL,
+	OPT_IDLE, OPT_KEEPALIVE, OPT_MAX_FILE, OPT_PARTIAL_TTL, OPT_TRANSFER_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -93,6 +97,7 @@ static const struct option long_options[] = {
 	{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 	{ "max-file-size", required_argument, NULL, OPT_MAX_FILE },
 	{ "partial-ttl", required_argument, NULL, OPT_PARTIAL_TTL },
+	{ "transfer-timeout", required_argument, NULL, OPT_TRANSFER_TIMEOUT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -125,6 +130,10 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 		break;
 	case OPT_PARTIAL_TTL:
 		cfg->partial_ttl_s = number_arg("--partial-ttl", optarg, 1, 100ull * 365 * 86400);
+		break;
+	case OPT_TRANSFER_TIMEOUT:
+		cfg->transfer_timeout_s =
+		    (unsigned)number_arg("--transfer-timeout", optarg, 0, 1u << 30);
 		break;
 	case 'v': (*verbosity)++; break;
 	case 'q': *verbosity = -1; break;

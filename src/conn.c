@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
@@ -23,6 +24,11 @@
  * burst of pipelined replies goes out in one writev slot instead of one each.
  * Broadcasts are never copied: every receiver references the one encoding. */
 #define CONN_COPY_BELOW 512
+
+/* A file being sent: line mode hands the kernel this much per call; TPKT mode
+ * keeps at most this much (and never more than --max-output) queued ahead. */
+#define CONN_SENDFILE_STEP (1u << 20)
+#define CONN_FILE_AHEAD (256u * 1024)
 
 static const struct {
 	const char *log;         /* for the server log */
@@ -40,6 +46,8 @@ static const struct {
 	[END_ERROR] = { "error", "closed" },
 	[END_DONE] = { "transfer done", "quit" },
 	[END_SUPERSEDED] = { "superseded by a newer connection", "closed" },
+	[END_STALLED] = { "transfer stalled", "timeout" },
+	[END_DRAIN_TIMEOUT] = { "did not read its last output in time", "timeout" },
 };
 
 const char *conn_end_text(enum conn_end why) { return end_texts[why].log; }
@@ -54,7 +62,7 @@ struct conn *conn_new(struct server *srv, int fd, const struct sockaddr_storage 
 	c->srv = srv;
 	c->fd = fd;
 	c->state = CONN_GREETING;
-	c->last_active = loop_now(srv->loop);
+	c->last_read = c->last_io = loop_now(srv->loop);
 	c->member.ops = &conn_member_ops;
 	outq_init(&c->out);
 	net_addr_text(peer, c->peer);
@@ -97,11 +105,8 @@ void conn_close(struct conn *c, enum conn_end why)
 	loop_timer_stop(c->srv->loop, &c->greet_timer);
 	loop_timer_stop(c->srv->loop, &c->resume_timer);
 	loop_unwatch(c->srv->loop, c->fd);
-	if (c->stream)
-		c->stream->abort(c);
-	c->stream = NULL;
-	/* Leaving the room and freeing wait for the server's reaper: we may be inside
-	 * a broadcast that is walking the member list right now. */
+	/* Everything else waits for the reaper: the caller may be a stream, a
+	 * command handler or a broadcast walking the member list right now. */
 	server_conn_died(c->srv, c);
 }
 
@@ -110,11 +115,71 @@ void conn_close_after_flush(struct conn *c, enum conn_end why)
 	if (c->state == CONN_DEAD || c->state == CONN_DRAINING)
 		return;
 	loop_timer_stop(c->srv->loop, &c->greet_timer);
+	loop_timer_stop(c->srv->loop, &c->resume_timer);
 	c->state = CONN_DRAINING;
 	c->end = why;
-	c->last_active = loop_now(c->srv->loop);
+	c->drain_since = loop_now(c->srv->loop);
 	loop_set_mask(c->srv->loop, c->fd, loop_get_mask(c->srv->loop, c->fd) & ~LOOP_READABLE);
 	server_want_flush(c->srv, c);
+}
+
+void conn_release(struct conn *c)
+{
+	const struct conn_stream *ops = c->stream;
+	void *data = c->stream_data;
+
+	c->stream = NULL;
+	c->stream_data = NULL;
+	if (ops)
+		ops->release(c, data);
+	if (room_has(&c->member))
+		room_leave(c->srv->room, &c->member, conn_leave_text(c->end));
+}
+
+/* ---- streams ---- */
+
+void conn_stream_begin(struct conn *c, const struct conn_stream *ops, void *data)
+{
+	c->stream = ops;
+	c->stream_data = data;
+	c->last_io = loop_now(c->srv->loop);
+}
+
+void *conn_stream_of(const struct conn *c, const struct conn_stream *ops)
+{
+	return c->stream == ops ? c->stream_data : NULL;
+}
+
+bool conn_streaming(const struct conn *c)
+{
+	return c->stream && c->state == CONN_OPEN;
+}
+
+void conn_touch(struct conn *c)
+{
+	c->last_io = loop_now(c->srv->loop);
+}
+
+static void on_resume(struct loop *loop, struct loop_timer *t, void *data);
+
+void conn_stream_end(struct conn *c)
+{
+	const struct conn_stream *ops = c->stream;
+	void *data = c->stream_data;
+
+	if (!ops)
+		return;
+	c->stream = NULL;
+	c->stream_data = NULL;
+	ops->release(c, data);
+	if (c->state != CONN_OPEN)
+		return;
+	if (c->framer.kind == FRAMING_LINE) {
+		conn_close_after_flush(c, c->input_closed ? END_PEER_CLOSED : END_DONE);
+		return;
+	}
+	/* Not from here: we may be inside a flush, a timer or a command. */
+	loop_timer_start(c->srv->loop, &c->resume_timer, 0, on_resume, c);
 }
 
 /* ---- output ---- */
@@ -149,6 +214,81 @@ void conn_send_raw(struct conn *c, const void *data, size_t len)
 	struct blob *b = blob_from(data, len);
 	conn_send_blob(c, b);
 	blob_unref(b);
+}
+
+/* Line mode: the kernel copies file pages straight to the socket. */
+static ssize_t send_file_raw(struct conn *c, int fd, uint64_t off, uint64_t len)
+{
+	off_t pos = (off_t)off;
+	size_t want = len < CONN_SENDFILE_STEP ? (size_t)len : CONN_SENDFILE_STEP;
+
+	if (outq_bytes(&c->out))
+		return 0;                        /* replies first: they were sent first */
+	ssize_t n = sendfile(c->fd, fd, &pos, want);
+	if (n > 0) {
+		c->last_io = loop_now(c->srv->loop);
+		return n;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n == 0) {
+		errno = ENODATA;
+		return -1;
+	}
+	/* sendfile can't tell which end failed: check the file. */
+	int err = errno;
+	char probe;
+	if (pread(fd, &probe, 1, (off_t)off) < 0)
+		return -1;
+	conn_close(c, end_from_errno(err));
+	errno = err;
+	return -1;
+}
+
+/* TPKT mode: each chunk of the file becomes one frame, read straight into the
+ * block that is queued. The queue stays within --max-output, so a reader that
+ * keeps up is never cut off, whatever the cap; frames are at least half of
+ * what an empty queue could take, so a nearly full queue doesn't make tiny ones. */
+static ssize_t send_file_frames(struct conn *c, int fd, uint64_t off, uint64_t len)
+{
+	size_t ahead = c->srv->cfg.max_output < CONN_FILE_AHEAD ? c->srv->cfg.max_output
+	                                                        : CONN_FILE_AHEAD;
+	size_t full = ahead - TPKT_HDR_LEN < TPKT_MAX_PAYLOAD ? ahead - TPKT_HDR_LEN
+	                                                      : TPKT_MAX_PAYLOAD;
+	uint64_t moved = 0;
+
+	while (moved < len && c->state != CONN_DEAD) {
+		size_t queued = outq_bytes(&c->out), left = (size_t)(len - moved < full ? len - moved : full);
+		size_t room = queued + TPKT_HDR_LEN < ahead ? ahead - queued - TPKT_HDR_LEN : 0;
+		size_t want = left < room ? left : room;
+		if (want == 0 || (queued && want < left && want < full / 2))
+			break;
+		struct blob *b = blob_new(TPKT_HDR_LEN + want);
+		ssize_t n = pread(fd, b->data + TPKT_HDR_LEN, want, (off_t)(off + moved));
+		if (n <= 0) {
+			blob_unref(b);
+			if (n == 0)
+				errno = ENODATA;
+			return moved ? (ssize_t)moved : -1;
+		}
+		tpkt_encode_header(b->data, (size_t)n);
+		b->len = TPKT_HDR_LEN + (size_t)n;
+		conn_send_blob(c, b);
+		blob_unref(b);
+		moved += (uint64_t)n;
+	}
+	return (ssize_t)moved;
+}
+
+ssize_t conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len)
+{
+	if (c->state == CONN_DEAD) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	if (c->framer.kind == FRAMING_TPKT)
+		return send_file_frames(c, fd, off, len);
+	return send_file_raw(c, fd, off, len);
 }
 
 void conn_reply(struct conn *c, const char *status, const char *text, size_t len)
@@ -204,27 +344,30 @@ static void update_write_interest(struct conn *c, bool want)
 		loop_set_mask(c->srv->loop, c->fd, next);
 }
 
-bool conn_flush(struct conn *c)
+void conn_flush(struct conn *c)
 {
 	if (c->state == CONN_DEAD)
-		return false;
-	if (outq_bytes(&c->out) && outq_flush(&c->out, c->fd) < 0) {
-		conn_close(c, end_from_errno(errno));
-		return false;
-	}
-	if (!outq_bytes(&c->out) && c->stream && !c->stream->pump(c))
-		return false;
-	if (!outq_bytes(&c->out) && !(c->stream && c->stream->wants_write(c))) {
-		/* A busy transfer (hashing, verifying) still owes a reply: wait for it. */
-		if (c->state == CONN_DRAINING && !c->stream) {
-			conn_close(c, c->end);
-			return false;
+		return;
+	if (outq_bytes(&c->out)) {
+		ssize_t n = outq_flush(&c->out, c->fd);
+		if (n < 0) {
+			conn_close(c, end_from_errno(errno));
+			return;
 		}
-		update_write_interest(c, false);
-	} else {
-		update_write_interest(c, true);
+		if (n > 0)
+			c->last_io = loop_now(c->srv->loop);
 	}
-	return true;
+	if (!outq_bytes(&c->out) && conn_streaming(c)) {
+		c->stream->pump(c);
+		if (c->state == CONN_DEAD)
+			return;
+	}
+	bool more = outq_bytes(&c->out) || (conn_streaming(c) && c->stream->wants_write(c));
+	if (!more && c->state == CONN_DRAINING) {
+		conn_close(c, c->end);
+		return;
+	}
+	update_write_interest(c, more);
 }
 
 /* ---- input ---- */
@@ -326,6 +469,8 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 	}
 }
 
+/* A stream ended on a TPKT connection: commands again, starting with those
+ * that arrived meanwhile. A peer that half-closed meanwhile is done then. */
 static void on_resume(struct loop *loop, struct loop_timer *t, void *data)
 {
 	(void)loop;
@@ -338,22 +483,13 @@ static void on_resume(struct loop *loop, struct loop_timer *t, void *data)
 		return;
 	c->held = NULL;                  /* feeding may start a stream that holds again */
 	c->held_len = 0;
-	set_reading(c, true);
+	if (!c->input_closed)
+		set_reading(c, true);
 	if (len)
 		conn_feed(c, held, len);
 	free(held);
-}
-
-void conn_stream_done(struct conn *c)
-{
-	if (c->state != CONN_OPEN)
-		return;
-	if (c->framer.kind == FRAMING_LINE) {
-		conn_close_after_flush(c, END_DONE);
-		return;
-	}
-	/* Not from here: we may be inside a flush or a command. */
-	loop_timer_start(c->srv->loop, &c->resume_timer, 0, on_resume, c);
+	if (c->input_closed && !c->stream)
+		conn_close_after_flush(c, END_PEER_CLOSED);
 }
 
 static void conn_read(struct conn *c)
@@ -367,15 +503,20 @@ static void conn_read(struct conn *c)
 	}
 	if (n == 0) {
 		/* The peer is done sending but may still read: finish what we owe,
-		 * a transfer's last reply or its remaining bytes included, then close.
-		 * Only an upload still waiting for data can never finish. */
-		if (c->stream && c->stream->wants_input(c))
+		 * a transfer's last reply or its remaining bytes included, then close
+		 * (conn_stream_end, on_resume). Only an upload still waiting for data
+		 * can never finish. */
+		if (conn_streaming(c) && c->stream->wants_input(c)) {
 			conn_close(c, END_PEER_CLOSED);
-		else
+		} else if (conn_streaming(c)) {
+			c->input_closed = true;
+			set_reading(c, false);
+		} else {
 			conn_close_after_flush(c, END_PEER_CLOSED);
+		}
 		return;
 	}
-	c->last_active = loop_now(c->srv->loop);
+	c->last_read = c->last_io = loop_now(c->srv->loop);
 	conn_feed(c, c->srv->rbuf, (size_t)n);
 }
 
@@ -385,8 +526,9 @@ void conn_on_io(struct loop *loop, int fd, void *data, int mask)
 	(void)fd;
 	struct conn *c = data;
 
-	if ((mask & LOOP_WRITABLE) && !conn_flush(c))
-		return;
-	if ((mask & LOOP_READABLE) && (c->state == CONN_GREETING || c->state == CONN_OPEN))
+	if (mask & LOOP_WRITABLE)
+		conn_flush(c);
+	if ((mask & LOOP_READABLE) && (c->state == CONN_GREETING || c->state == CONN_OPEN) &&
+	    !c->input_closed)
 		conn_read(c);
 }

@@ -17,33 +17,37 @@ struct server;
 struct conn;
 
 /* A byte stream that takes over a connection for a while (a file transfer).
- * While conn->stream is set, the connection hands it the input it would
- * otherwise decode as commands, and lets it write once the output queue is empty. */
+ * While one is attached and the connection is open, the connection hands it the
+ * input it would otherwise decode as commands, and lets it write once the
+ * output queue is empty. The connection owns the attachment: conn_stream_begin
+ * and conn_stream_end set and clear it, and `release` runs exactly once, either
+ * from conn_stream_end or, for a connection that closed, from the reaper. */
 struct conn_stream {
 	/* True while the stream wants the incoming bytes: raw bytes in line mode,
 	 * each frame's payload in TPKT mode. */
 	bool (*wants_input)(struct conn *c);
 	/* Takes input; returns how much it consumed (all of a TPKT payload). */
 	size_t (*input)(struct conn *c, const unsigned char *data, size_t len);
-	/* Called when the output queue is empty: write more. False if c died. */
-	bool (*pump)(struct conn *c);
+	/* Called when the output queue is empty: write more. */
+	void (*pump)(struct conn *c);
 	/* True while pump has more to write. */
 	bool (*wants_write)(struct conn *c);
-	/* The connection is closing: release everything (conn->stream is cleared). */
-	void (*abort)(struct conn *c);
+	/* Frees the stream's state; nothing may be sent from here. */
+	void (*release)(struct conn *c, void *data);
 };
 
 enum conn_state {
 	CONN_GREETING,           /* accepted; waiting for a first byte or the grace period */
 	CONN_OPEN,               /* greeted, in the room, taking commands */
-	CONN_DRAINING,           /* no more input; flushing output, then close */
-	CONN_DEAD,               /* closed; freed before the next sleep */
+	CONN_DRAINING,           /* no more input, a stream stopped: flushing, then close */
+	CONN_DEAD,               /* closed: only marked; the reaper frees it before the sleep */
 };
 
 /* Why a connection ended: the log says `log`, the room says `leave`. */
 enum conn_end {
 	END_QUIT, END_PEER_CLOSED, END_RESET, END_KEEPALIVE, END_OVERFLOW, END_IDLE,
 	END_PROTOCOL, END_SHUTDOWN, END_FULL, END_ERROR, END_DONE, END_SUPERSEDED,
+	END_STALLED, END_DRAIN_TIMEOUT,
 };
 
 struct conn {
@@ -54,13 +58,16 @@ struct conn {
 	enum conn_end end;
 	struct framer framer;
 	bool framed;             /* framer chosen (after the first byte or the grace period) */
+	bool input_closed;       /* the peer half-closed while a stream was busy */
 	struct outq out;
 	struct member member;    /* in the room while OPEN */
 	struct loop_timer greet_timer;
-	uint64_t last_active;    /* loop time of the last byte read */
+	uint64_t last_read;      /* loop time of the last byte read */
+	uint64_t last_io;        /* ... of the last byte moved either way, or stream progress */
+	uint64_t drain_since;    /* when DRAINING began */
 	size_t index;            /* private: slot in the server's table */
 	bool flush_pending;      /* private: on the server's flush list */
-	const struct conn_stream *stream;   /* a transfer in progress, or NULL */
+	const struct conn_stream *stream;   /* private: conn_stream_begin/_end */
 	void *stream_data;
 	unsigned char *held;     /* input that arrived while a stream didn't want it */
 	size_t held_len;
@@ -81,21 +88,46 @@ void conn_reply(struct conn *c, const char *status, const char *text, size_t len
 void conn_ok(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void conn_err(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Queues bytes already encoded for this connection's framing: a private reply
- * (may be copied into the queue) or a block shared with other receivers. */
+ * (may be copied into the queue) or a block shared with other receivers.
+ * None of these frees anything: past --max-output they only mark the
+ * connection closed, so the caller's pointers all stay valid. */
 void conn_send_blob(struct conn *c, struct blob *b);
 void conn_send_shared(struct conn *c, struct blob *b);
 void conn_send_raw(struct conn *c, const void *data, size_t len);
+/* Sends up to len bytes of the file fd from offset off: sendfile straight to
+ * the socket in line mode (only once the queue is empty), TPKT frames into the
+ * queue in TPKT mode, never past --max-output. Returns the bytes moved, 0 when
+ * the socket or the queue is full (called again through the stream's pump
+ * after the next flush), -1 with errno when the file could not be read
+ * (ENODATA: it ended early) or the socket failed (then c is closed). */
+ssize_t conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len);
 bool conn_alive(const struct conn *c);
-/* The stream has ended (conn->stream already cleared): a line-mode connection
- * closes after its output (its stream can't be trusted to hold commands), a
- * TPKT one goes back to commands, starting with any input held meanwhile. */
-void conn_stream_done(struct conn *c);
 
-/* Writes queued output; returns false when the connection died doing it. */
-bool conn_flush(struct conn *c);
-/* Ends the connection now (output is dropped), or after the output is flushed. */
+/* Streams. begin attaches one to an open connection; end detaches and releases
+ * it (its memory is gone when end returns) and gives the connection back to
+ * commands: a line-mode connection closes after its output (its byte stream
+ * can't be trusted to hold commands), a TPKT one goes on with any input held
+ * meanwhile. */
+void conn_stream_begin(struct conn *c, const struct conn_stream *ops, void *data);
+void conn_stream_end(struct conn *c);
+/* The stream's data if c carries a stream of this kind, else NULL. */
+void *conn_stream_of(const struct conn *c, const struct conn_stream *ops);
+/* True while the stream may act: attached and the connection open. A closing
+ * connection keeps its stream attached but inert until the reaper releases it. */
+bool conn_streaming(const struct conn *c);
+/* The stream made progress without moving bytes (hashing): not stalled. */
+void conn_touch(struct conn *c);
+
+/* Writes queued output. The connection may be closed (marked) when it returns. */
+void conn_flush(struct conn *c);
+/* Ending. Both only mark: close drops the output, after_flush sends it first
+ * (within a drain timeout). A stream attached to a closing connection stops at
+ * once and is released by the reaper, with the room membership and the memory
+ * (server.c: reap_dead -> conn_release). */
 void conn_close(struct conn *c, enum conn_end why);
 void conn_close_after_flush(struct conn *c, enum conn_end why);
+/* The reaper's half of closing: releases the stream and leaves the room. */
+void conn_release(struct conn *c);
 const char *conn_end_text(enum conn_end why);
 const char *conn_leave_text(enum conn_end why);
 

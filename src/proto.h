@@ -18,6 +18,7 @@
 #define BOTTLE_DEFAULT_KEEPINTVL      5
 #define BOTTLE_DEFAULT_KEEPCNT        6
 #define BOTTLE_DEFAULT_PARTIAL_TTL    (24 * 3600)
+#define BOTTLE_DEFAULT_TRANSFER_TIMEOUT 120
 
 /* The first byte a TPKT client sends is its version byte. */
 #define BOTTLE_TPKT_FIRST_BYTE 0x03

@@ -34,6 +34,7 @@ void server_config_defaults(struct server_config *cfg)
 	cfg->keepalive = (struct net_keepalive){ BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL,
 	                                         BOTTLE_DEFAULT_KEEPCNT };
 	cfg->partial_ttl_s = BOTTLE_DEFAULT_PARTIAL_TTL;
+	cfg->transfer_timeout_s = BOTTLE_DEFAULT_TRANSFER_TIMEOUT;
 }
 
 /* ---- startup ---- */
@@ -103,7 +104,11 @@ struct server *server_new(const struct server_config *cfg)
 	if (!srv->loop)
 		fatal(1, "cannot create the event loop");
 	srv->room = room_new();
-	if (!(srv->store = store_open(cfg->dir)))
+	long holder;
+	if (!(srv->store = store_open(cfg->dir, &holder)) && errno == EBUSY)
+		fatalx(1, "storage folder %s is in use by another bottled (pid %ld); "
+		       "give each server its own --dir", cfg->dir, holder);
+	if (!srv->store)
 		fatal(1, "cannot open storage folder %s", cfg->dir);
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* Signals first: once "listening on" is logged, a SIGTERM must mean a clean stop. */
@@ -122,8 +127,10 @@ struct server *server_new(const struct server_config *cfg)
 
 void server_free(struct server *srv)
 {
-	for (size_t i = 0; i < srv->nconns; i++)
+	for (size_t i = 0; i < srv->nconns; i++) {
+		conn_release(srv->conns[i]);
 		conn_free(srv->conns[i]);
+	}
 	for (int i = 0; i < srv->nlisten; i++)
 		if (srv->listen_fds[i] >= 0)
 			close(srv->listen_fds[i]);
@@ -250,15 +257,16 @@ static void flush_all(struct server *srv)
 	srv->nflush = 0;
 }
 
-/* Frees closed connections. Leaving the room tells the others, which may close
- * more (too slow), so this runs until nothing is left to reap. */
+/* The one place a connection is freed. conn_close only marked it and listed
+ * it here, so whatever code closed it could go on using it. Releasing its
+ * stream and leaving the room happen here too; leaving tells the others, which
+ * may close more (too slow), so this runs until nothing is left to reap. */
 static void reap_dead(struct server *srv)
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < srv->ndead; i++) {
 		struct conn *c = srv->dead[i];
-		if (room_has(&c->member))
-			room_leave(srv->room, &c->member, conn_leave_text(c->end));
+		conn_release(c);
 		if (c->flush_pending) {          /* still listed for a flush: next round */
 			srv->dead[kept++] = c;
 			continue;
@@ -283,19 +291,28 @@ static void before_sleep(struct loop *loop, void *data)
 		loop_stop(loop);
 }
 
-/* Idle and drain timeouts: a sweep over the table each tick. */
+/* Idle, stall and drain timeouts: a sweep over the table each tick. The drain
+ * timeout always applies, so no connection outlives it once it is closing. */
 static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
 {
 	struct server *srv = data;
 	uint64_t now = loop_now(loop), idle_ms = srv->cfg.idle_timeout_s * 1000ull;
+	uint64_t stall_ms = srv->cfg.transfer_timeout_s * 1000ull;
 
 	for (size_t i = 0; i < srv->nconns; i++) {
 		struct conn *c = srv->conns[i];
-		uint64_t quiet = now - c->last_active;
-		if (c->state == CONN_DRAINING && !c->stream && quiet > SERVER_DRAIN_TIMEOUT_MS)
-			conn_close(c, c->end);
-		else if (idle_ms && c->state == CONN_OPEN && !c->stream && quiet > idle_ms)
+		if (c->state == CONN_DRAINING && now - c->drain_since > SERVER_DRAIN_TIMEOUT_MS) {
+			log_warn("%s: did not take its last %zu bytes in %d s, closing", c->peer,
+			         outq_bytes(&c->out), SERVER_DRAIN_TIMEOUT_MS / 1000);
+			conn_close(c, END_DRAIN_TIMEOUT);
+		} else if (stall_ms && conn_streaming(c) && now - c->last_io > stall_ms) {
+			log_warn("%s: transfer stalled: no byte either way for %u s, closing", c->peer,
+			         srv->cfg.transfer_timeout_s);
+			conn_close(c, END_STALLED);
+		} else if (idle_ms && c->state == CONN_OPEN && !c->stream &&
+		           now - c->last_read > idle_ms) {
 			conn_close_after_flush(c, END_IDLE);
+		}
 	}
 	if (now >= srv->next_expiry) {
 		xfer_expire_partials(srv);
@@ -327,7 +344,7 @@ static void server_begin_stop(struct server *srv, const char *why)
 		struct conn *c = srv->conns[i];
 		if (!conn_alive(c) || c->state == CONN_DRAINING)
 			continue;
-		if (c->stream)
+		if (conn_streaming(c))
 			conn_close(c, END_SHUTDOWN);   /* a raw byte stream can't take a message */
 		else {
 			conn_ok(c, "server shutting down");

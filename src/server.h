@@ -29,6 +29,7 @@ struct server_config {
 	struct net_keepalive keepalive;
 	unsigned long partial_ttl_s;
 	unsigned long long max_file_size;  /* 0: no limit */
+	unsigned transfer_timeout_s;       /* a transfer moving no byte this long ends; 0: off */
 };
 
 struct server {

@@ -9,17 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #define STORE_META_DIR ".bottle"
 #define STORE_PARTIAL_DIR ".bottle/partial"
+#define STORE_LOCK ".bottle/lock"
 #define STORE_SHA_XATTR "user.bottle.sha256"
 
 struct store {
 	int dirfd;               /* DIR */
 	int partfd;              /* DIR/.bottle/partial */
+	int lockfd;              /* DIR/.bottle/lock, flock()ed while we run */
 };
 
 static int open_dir_at(int at, const char *path, bool create)
@@ -29,17 +32,49 @@ static int open_dir_at(int at, const char *path, bool create)
 	return openat(at, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-struct store *store_open(const char *dir)
+/* Two servers writing one folder would resume each other's partials with
+ * different bytes: the first to start holds an exclusive lock on it, and the
+ * lock file names its pid for the error the second one prints. */
+static int lock_dir(int dirfd, long *holder)
 {
+	int fd = openat(dirfd, STORE_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char text[24] = "";
+		int saved = errno == EWOULDBLOCK ? EBUSY : errno;
+		ssize_t n = pread(fd, text, sizeof text - 1, 0);
+		*holder = n > 0 ? strtol(text, NULL, 10) : 0;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	char pid[24];
+	int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+struct store *store_open(const char *dir, long *holder)
+{
+	*holder = 0;
 	int dirfd = open_dir_at(AT_FDCWD, dir, true);
 	if (dirfd < 0)
 		return NULL;
 	int metafd = open_dir_at(dirfd, STORE_META_DIR, true);
-	int partfd = metafd < 0 ? -1 : open_dir_at(dirfd, STORE_PARTIAL_DIR, true);
+	int lockfd = metafd < 0 ? -1 : lock_dir(dirfd, holder);
+	int partfd = lockfd < 0 ? -1 : open_dir_at(dirfd, STORE_PARTIAL_DIR, true);
 	int saved = errno;
 	if (metafd >= 0)
 		close(metafd);
 	if (partfd < 0) {
+		if (lockfd >= 0)
+			close(lockfd);
 		close(dirfd);
 		errno = saved;
 		return NULL;
@@ -47,6 +82,7 @@ struct store *store_open(const char *dir)
 	struct store *st = xmalloc(sizeof *st);
 	st->dirfd = dirfd;
 	st->partfd = partfd;
+	st->lockfd = lockfd;
 	return st;
 }
 
@@ -56,6 +92,7 @@ void store_close(struct store *st)
 		return;
 	close(st->dirfd);
 	close(st->partfd);
+	close(st->lockfd);                 /* releases the lock */
 	free(st);
 }
 
@@ -272,9 +309,12 @@ int store_partial_publish(struct store *st, struct store_partial *p, const char 
 		return -1;
 	if (renameat(st->partfd, path, st->dirfd, name) < 0)
 		return -1;
-	fsync(st->dirfd);                  /* best effort: make the new name durable */
 	partial_path(path, sizeof path, p->id, "meta");
 	unlinkat(st->partfd, path, 0);
+	/* The new name is durable only once its folder is: a failure here is a
+	 * failure to store, even though the name is already visible. */
+	if (fsync(st->dirfd) < 0 && errno != EINVAL)
+		return -1;
 	return 0;
 }
 

@@ -22,8 +22,10 @@ struct store_file {
 	uint64_t size;
 };
 
-/* Opens (creating if needed) DIR and DIR/.bottle/partial. NULL with errno. */
-struct store *store_open(const char *dir);
+/* Opens (creating if needed) DIR and DIR/.bottle/partial, and locks DIR for
+ * this process. NULL with errno; EBUSY when another process holds the lock,
+ * whose pid is then in *holder (0 if unknown). */
+struct store *store_open(const char *dir, long *holder);
 void store_close(struct store *st);
 
 /* 1..255 bytes, no '/', no control characters, not "." or "..", not ".bottle". */

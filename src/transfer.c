@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -583,6 +584,35 @@ static void put_hash_step(struct transfer *t)
 	session_start(t);
 }
 
+/* get: the verified .part becomes the file. Its data reaches the disk before
+ * the rename and the rename before we say so, so a crash leaves either the
+ * old state or the whole new file, never a name pointing at lost pages. */
+static int publish_part(const char *part, const char *path)
+{
+	int fd = open(part, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int saved = errno;
+	close(fd);
+	if (rc < 0 && saved != EINVAL) {
+		errno = saved;
+		return -1;
+	}
+	if (rename(part, path) < 0)
+		return -1;
+	char *copy = xstrdup(path);
+	int dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (dfd < 0)
+		return -1;
+	rc = fsync(dfd);
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return rc < 0 && saved != EINVAL ? -1 : 0;
+}
+
 /* get: the .part must have the digest the server announced. */
 static void get_verify_step(struct transfer *t)
 {
@@ -598,8 +628,8 @@ static void get_verify_step(struct transfer *t)
 		fail(t, "checksum mismatch (got %s, the server has %s); %s deleted", sha, t->sha, part);
 		return;
 	}
-	if (rename(t->part, t->path) < 0) {
-		fail(t, "cannot rename %s: %s", part, strerror(errno));
+	if (publish_part(t->part, t->path) < 0) {
+		fail(t, "cannot put %s in place: %s", part, strerror(errno));
 		return;
 	}
 	succeed(t);

@@ -4,7 +4,12 @@
  * bounded steps on a zero-delay timer, so a 1 GiB file never stalls the loop.
  *
  *   upload:   [RECEIVING] -> VERIFYING -> published, "OK <size> <sha256>"
- *   download: [HASHING ->] "OK <size> <offset> <sha256>" -> SENDING -> done   */
+ *   download: [HASHING ->] "OK <size> <offset> <sha256>" -> SENDING -> done
+ *
+ * Lifetime: a transfer ends either by itself (xfer_finish -> conn_stream_end)
+ * or because its connection closed; then the reaper calls xfer_release. A
+ * reply that overflows the output queue only marks the connection closed, so
+ * the code after any conn_ok/conn_err here still holds a live transfer. */
 #include "xfer.h"
 #include "args.h"
 #include "conn.h"
@@ -21,15 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/sendfile.h>
 #include <time.h>
 #include <unistd.h>
 
 #define XFER_HASH_STEP (1u << 20)        /* bytes hashed per loop turn */
-#define XFER_SEND_STEP (1u << 20)        /* bytes sent per writable event */
-#define XFER_QUEUE_AHEAD (256u * 1024)   /* TPKT frames queued ahead of the socket */
 
-enum xfer_state { XF_HASHING, XF_RECEIVING, XF_VERIFYING, XF_SENDING };
+enum xfer_state { XF_HASHING, XF_RECEIVING, XF_VERIFYING, XF_SENDING, XF_DONE };
 
 struct xfer {
 	struct conn *conn;
@@ -70,18 +72,16 @@ static void xfer_free(struct xfer *x)
 	free(x);
 }
 
-/* The transfer is over: the connection gets its input back. */
+/* The transfer is over: the connection gets its input back. x is freed. */
 static void xfer_finish(struct xfer *x)
 {
-	struct conn *c = x->conn;
-	c->stream = NULL;
-	c->stream_data = NULL;
-	xfer_free(x);
-	conn_stream_done(c);
+	x->state = XF_DONE;
+	conn_stream_end(x->conn);
 }
 
 /* A failure after the transfer began: the peer may still be sending data we
- * can't tell from commands, so the connection ends after the ERR. */
+ * can't tell from commands, so the connection ends after the ERR. The stream
+ * stops now; the reaper releases it (keeping a resumable partial). */
 static void xfer_fail(struct xfer *x, const char *fmt, const char *detail)
 {
 	struct conn *c = x->conn;
@@ -89,12 +89,8 @@ static void xfer_fail(struct xfer *x, const char *fmt, const char *detail)
 	log_warn("%s %s from %s failed at %" PRIu64 " of %" PRIu64 " bytes: %s%s",
 	         x->upload ? "upload" : "download", x->name, c->peer, x->pos, x->size,
 	         x->upload && !x->anonymous ? "partial kept; " : "", detail);
-	conn_close_after_flush(c, END_ERROR);
 	x->failed = true;
-	const struct conn_stream *ops = c->stream;
-	ops->abort(c);                       /* keeps a resumable partial */
-	c->stream = NULL;
-	c->stream_data = NULL;
+	conn_close_after_flush(c, END_ERROR);
 }
 
 static void log_rate(const struct xfer *x)
@@ -149,6 +145,9 @@ static void download_hashed(struct xfer *x);
 static void on_hash_step(struct loop *loop, struct loop_timer *t, void *data)
 {
 	struct xfer *x = data;
+	if (!conn_streaming(x->conn))
+		return;                          /* closing: the reaper releases x */
+	conn_touch(x->conn);
 	if (!hash_chunk(x)) {
 		xfer_fail(x, "%s", "read error while hashing");
 		return;
@@ -229,32 +228,34 @@ static struct xfer *xfer_new(struct conn *c, bool upload, const char *name)
 	return x;
 }
 
-static void xfer_attach(struct conn *c, struct xfer *x, const struct conn_stream *ops)
-{
-	c->stream = ops;
-	c->stream_data = x;
-}
-
 /* ---- UPLOAD <name> <size> [<sha256> <token>] ---- */
 
 static struct conn *upload_owner(struct server *srv, const char *id)
 {
 	for (size_t i = 0; i < srv->nconns; i++) {
-		struct conn *o = srv->conns[i];
-		if (o->stream == &upload_stream && strcmp(xfer_of(o)->part.id, id) == 0)
-			return o;
+		struct xfer *x = conn_stream_of(srv->conns[i], &upload_stream);
+		if (x && conn_alive(x->conn) && strcmp(x->part.id, id) == 0)
+			return x->conn;
 	}
 	return NULL;
 }
 
+/* An id of its own for an upload without a token. Random where the kernel
+ * gives randomness; otherwise still unique within this process (pid, clock,
+ * counter), so two anonymous uploads never share one partial. */
 static void anonymous_id(char id[STORE_ID_MAX + 1])
 {
+	static uint64_t serial;
 	unsigned char r[12];
-	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-		memset(r, 0, sizeof r);
-	int n = snprintf(id, STORE_ID_MAX + 1, "anon_");
-	for (size_t i = 0; i < sizeof r; i++)
-		n += snprintf(id + n, (size_t)(STORE_ID_MAX + 1 - n), "%02x", r[i]);
+
+	if (getrandom(r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) {
+		int n = snprintf(id, STORE_ID_MAX + 1, "anon_");
+		for (size_t i = 0; i < sizeof r; i++)
+			n += snprintf(id + n, (size_t)(STORE_ID_MAX + 1 - n), "%02x", r[i]);
+		return;
+	}
+	snprintf(id, STORE_ID_MAX + 1, "anon_%ld_%" PRIu64 "_%" PRIu64, (long)getpid(),
+	         clock_us(), ++serial);
 }
 
 /* The refusal of an UPLOAD. In line mode the content is already on its way
@@ -362,8 +363,8 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 	x->size = u.size;
 	x->start = x->pos = x->part.have;
 	x->t_start = clock_us();
-	xfer_attach(c, x, &upload_stream);
 	x->state = XF_RECEIVING;
+	conn_stream_begin(c, &upload_stream, x);
 	log_info("upload %s from %s: %" PRIu64 " bytes%s, starting at %" PRIu64, x->name, c->peer,
 	         x->size, x->anonymous ? "" : " (resumable)", x->start);
 	conn_ok(c, "%" PRIu64, x->start);
@@ -423,15 +424,15 @@ static void upload_verified(struct xfer *x)
 }
 
 static bool upload_wants_input(struct conn *c) { return xfer_of(c)->state == XF_RECEIVING; }
-static bool upload_pump(struct conn *c) { (void)c; return true; }
+static void upload_pump(struct conn *c) { (void)c; }
 static bool never(struct conn *c) { (void)c; return false; }
 
-static void upload_abort(struct conn *c)
+static void upload_release(struct conn *c, void *data)
 {
-	struct xfer *x = xfer_of(c);
-	if (x->anonymous)
+	struct xfer *x = data;
+	if (x->state != XF_DONE && x->anonymous)
 		store_partial_remove(store_of(c), &x->part);
-	else if (x->state == XF_RECEIVING && !x->failed)
+	else if (x->state != XF_DONE && !x->failed)
 		log_info("upload %s from %s interrupted at %" PRIu64 " of %" PRIu64
 		         " bytes; partial kept for resume", x->name, c->peer, x->pos, x->size);
 	xfer_free(x);
@@ -442,7 +443,7 @@ static const struct conn_stream upload_stream = {
 	.input = upload_input,
 	.pump = upload_pump,
 	.wants_write = never,
-	.abort = upload_abort,
+	.release = upload_release,
 };
 
 /* ---- DOWNLOAD <name> [<offset> [<sha256>]] ---- */
@@ -478,7 +479,7 @@ void xfer_cmd_download(struct conn *c, const char *arg, size_t len)
 	x->size = (uint64_t)sb.st_size;
 	x->start = offset;
 	snprintf(x->sha_want, sizeof x->sha_want, "%s", sha);
-	xfer_attach(c, x, &download_stream);
+	conn_stream_begin(c, &download_stream, x);
 	if (store_get_sha(fd, &sb, x->sha))
 		download_hashed(x);
 	else
@@ -510,61 +511,25 @@ static void download_done(struct xfer *x)
 	xfer_finish(x);
 }
 
-/* Line mode: the kernel copies file pages straight to the socket. */
-static bool send_raw(struct conn *c, struct xfer *x)
-{
-	for (size_t sent = 0; sent < XFER_SEND_STEP && x->pos < x->size;) {
-		off_t off = (off_t)x->pos;
-		size_t want = x->size - x->pos < XFER_SEND_STEP ? (size_t)(x->size - x->pos)
-		                                                : XFER_SEND_STEP;
-		ssize_t n = sendfile(c->fd, x->fd, &off, want);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return true;
-		if (n <= 0) {
-			log_warn("download %s to %s: %s", x->name, c->peer,
-			         n == 0 ? "file shrank while sending" : strerror(errno));
-			conn_close(c, n == 0 ? END_ERROR : END_RESET);
-			return false;
-		}
-		x->pos += (uint64_t)n;
-		sent += (size_t)n;
-	}
-	return true;
-}
-
-/* TPKT mode: each chunk of the file becomes one frame. */
-static bool send_frames(struct conn *c, struct xfer *x)
-{
-	while (x->pos < x->size && outq_bytes(&c->out) < XFER_QUEUE_AHEAD) {
-		size_t want = x->size - x->pos < TPKT_MAX_PAYLOAD ? (size_t)(x->size - x->pos)
-		                                                  : TPKT_MAX_PAYLOAD;
-		struct blob *b = blob_new(TPKT_HDR_LEN + want);
-		ssize_t n = pread(x->fd, b->data + TPKT_HDR_LEN, want, (off_t)x->pos);
-		if (n <= 0) {
-			blob_unref(b);
-			log_warn("download %s to %s: %s", x->name, c->peer,
-			         n == 0 ? "file shrank while sending" : strerror(errno));
-			conn_close(c, END_ERROR);
-			return false;
-		}
-		tpkt_encode_header(b->data, (size_t)n);
-		b->len = TPKT_HDR_LEN + (size_t)n;
-		conn_send_blob(c, b);
-		blob_unref(b);
-		x->pos += (uint64_t)n;
-	}
-	return conn_alive(c);
-}
-
-static bool download_pump(struct conn *c)
+static void download_pump(struct conn *c)
 {
 	struct xfer *x = xfer_of(c);
 	if (x->state != XF_SENDING)
-		return true;
-	bool alive = c->framer.kind == FRAMING_TPKT ? send_frames(c, x) : send_raw(c, x);
-	if (alive && x->pos == x->size && !outq_bytes(&c->out))
+		return;
+	if (x->pos < x->size) {
+		ssize_t n = conn_send_file(c, x->fd, x->pos, x->size - x->pos);
+		if (n < 0 && conn_alive(c)) {
+			log_warn("download %s to %s: %s", x->name, c->peer,
+			         errno == ENODATA ? "file shrank while sending" : strerror(errno));
+			x->failed = true;
+			conn_close(c, END_ERROR);
+		}
+		if (n <= 0)
+			return;
+		x->pos += (uint64_t)n;
+	}
+	if (x->pos == x->size && !outq_bytes(&c->out))
 		download_done(x);
-	return alive;
 }
 
 static bool download_wants_write(struct conn *c)
@@ -573,9 +538,17 @@ static bool download_wants_write(struct conn *c)
 	return x->state == XF_SENDING;
 }
 
-static void download_abort(struct conn *c)
+/* Never called (a download wants no input); there for a complete table. */
+static size_t download_input(struct conn *c, const unsigned char *data, size_t len)
 {
-	struct xfer *x = xfer_of(c);
+	(void)c;
+	(void)data;
+	return len;
+}
+
+static void download_release(struct conn *c, void *data)
+{
+	struct xfer *x = data;
 	if (x->state == XF_SENDING && !x->failed)
 		log_info("download %s to %s interrupted at %" PRIu64 " of %" PRIu64 " bytes",
 		         x->name, c->peer, x->pos, x->size);
@@ -584,10 +557,10 @@ static void download_abort(struct conn *c)
 
 static const struct conn_stream download_stream = {
 	.wants_input = never,
-	.input = NULL,
+	.input = download_input,
 	.pump = download_pump,
 	.wants_write = download_wants_write,
-	.abort = download_abort,
+	.release = download_release,
 };
 
 /* ---- LIST [<from>] ---- */
