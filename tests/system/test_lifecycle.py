@@ -246,3 +246,46 @@ def test_bottle_get_syncs_before_it_renames(server, tmp_path):
     assert len(renames) == 1, calls
     assert "fsync" in calls[:renames[0]], f"no fsync before the rename: {calls}"
     assert "fsync" in calls[renames[0]:], f"folder not synced after the rename: {calls}"
+
+
+# ---- anonymous uploads stay apart without getrandom ----
+
+GETRANDOM_FAILS = r"""
+#include <errno.h>
+#include <sys/types.h>
+ssize_t getrandom(void *buf, size_t len, unsigned flags)
+{
+	(void)buf; (void)len; (void)flags;
+	errno = ENOSYS;
+	return -1;
+}
+"""
+
+
+def test_anonymous_uploads_apart_when_getrandom_fails(make_server, tmp_path, monkeypatch):
+    """Uploads without a token get an id of their own; with no randomness the
+    old code gave every one the same all-zero id, so two at once shared (and
+    truncated) one partial."""
+    shim_c = tmp_path / "getrandom_fails.c"
+    shim_c.write_text(GETRANDOM_FAILS)
+    shim = tmp_path / "getrandom_fails.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(shim_c)], check=True,
+                   timeout=60)
+    monkeypatch.setenv("LD_PRELOAD", str(shim))
+    # The ASan build wants its runtime first; the shim only replaces one call.
+    monkeypatch.setenv("ASAN_OPTIONS", os.environ.get("ASAN_OPTIONS", "") +
+                       ":verify_asan_link_order=0")
+    srv = make_server()
+    monkeypatch.delenv("LD_PRELOAD")
+    a, b = os.urandom(300000), os.urandom(300000)
+    with Client(srv.port) as ca, Client(srv.port) as cb:
+        ca.send(f"UPLOAD a.bin {len(a)}\n".encode() + a[:100000])
+        assert ca.reply() == "OK 0"
+        cb.send(f"UPLOAD b.bin {len(b)}\n".encode() + b[:100000])
+        assert cb.reply() == "OK 0"
+        ca.send(a[100000:])
+        cb.send(b[100000:])
+        assert ca.reply(timeout=10) == f"OK {len(a)} {hashlib.sha256(a).hexdigest()}"
+        assert cb.reply(timeout=10) == f"OK {len(b)} {hashlib.sha256(b).hexdigest()}"
+    assert (srv.data_dir / "a.bin").read_bytes() == a
+    assert (srv.data_dir / "b.bin").read_bytes() == b
