@@ -379,7 +379,9 @@ void conn_greet(struct conn *c, enum framing_kind kind)
 	loop_timer_stop(srv->loop, &c->greet_timer);
 	framer_init(&c->framer, kind, srv->cfg.max_line, srv->cfg.max_frame);
 	c->framed = true;
-	if (srv->nconns > srv->cfg.max_clients) {
+	/* Only those served count: connections still waiting for their first byte
+	 * (or being turned away) must not crowd out one that speaks. */
+	if (room_count(srv->room) >= srv->cfg.max_clients) {
 		conn_err(c, "server full");
 		conn_close_after_flush(c, END_FULL);
 		return;

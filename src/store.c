@@ -168,7 +168,7 @@ static int file_cmp(const void *a, const void *b)
 	return strcmp(((const struct store_file *)a)->name, ((const struct store_file *)b)->name);
 }
 
-size_t store_list(struct store *st, struct store_file **files)
+ssize_t store_list(struct store *st, struct store_file **files)
 {
 	DIR *d = dir_stream(st->dirfd);
 	size_t n = 0, cap = 0;
@@ -176,7 +176,7 @@ size_t store_list(struct store *st, struct store_file **files)
 
 	*files = NULL;
 	if (!d)
-		return 0;
+		return -1;
 	while ((e = readdir(d))) {
 		struct stat sb;
 		if (!store_name_valid(e->d_name, strlen(e->d_name)) ||
@@ -192,7 +192,7 @@ size_t store_list(struct store *st, struct store_file **files)
 	closedir(d);
 	if (n)
 		qsort(*files, n, sizeof **files, file_cmp);
-	return n;
+	return (ssize_t)n;
 }
 
 /* The cached digest is "HEX SIZE MTIME_SEC.MTIME_NSEC": stale once the file changes. */
@@ -270,11 +270,25 @@ int store_partial_open(struct store *st, const char *id, const char *name, uint6
 	snprintf(p->id, sizeof p->id, "%s", id);
 	partial_path(path, sizeof path, id, "data");
 	bool same = meta_matches(st, id, meta);
-	p->fd = open_beneath(st->partfd, path, O_RDWR | O_CREAT | (same ? 0 : O_TRUNC), 0640);
+	p->fd = open_beneath(st->partfd, path, O_RDWR | O_CREAT, 0640);
 	if (p->fd < 0)
 		return -1;
-	if (fstat(p->fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > size) {
-		/* Longer than the whole file: it can't be a prefix of it. Start over. */
+	if (fstat(p->fd, &sb) < 0)
+		goto fail;
+	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+		/* Not a file of ours alone (a hard link someone planted): writing
+		 * would reach the other name. Drop the name, make a new file. */
+		close(p->fd);
+		if (unlinkat(st->partfd, path, 0) < 0)
+			return -1;
+		p->fd = open_beneath(st->partfd, path, O_RDWR | O_CREAT | O_EXCL, 0640);
+		if (p->fd < 0 || fstat(p->fd, &sb) < 0)
+			goto fail;
+		same = false;
+	}
+	if (!same || (uint64_t)sb.st_size > size) {
+		/* Another file's partial, or longer than the whole file: it can't be
+		 * a prefix of this one. Start over. */
 		if (ftruncate(p->fd, 0) < 0)
 			goto fail;
 		sb.st_size = 0;
@@ -285,7 +299,8 @@ int store_partial_open(struct store *st, const char *id, const char *name, uint6
 	return 0;
 fail:;
 	int saved = errno;
-	close(p->fd);
+	if (p->fd >= 0)
+		close(p->fd);
 	p->fd = -1;
 	errno = saved;
 	return -1;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define STORE_NAME_MAX 255
@@ -35,8 +36,9 @@ bool store_id_valid(const char *id, size_t len);
 /* Published files. open gives a read-only fd of a regular file, -1 with errno
  * (ENOENT, or ELOOP for a symlink). */
 int store_open_file(struct store *st, const char *name, struct stat *sb);
-/* Lists published files, sorted by name; returns the count (free with free()). */
-size_t store_list(struct store *st, struct store_file **files);
+/* Lists published files, sorted by name; returns the count (free *files with
+ * free()), or -1 with errno when the folder can't be read. */
+ssize_t store_list(struct store *st, struct store_file **files);
 /* The cached SHA-256 of an open file, if it still matches its size and mtime. */
 bool store_get_sha(int fd, const struct stat *sb, char hex[STORE_SHA_HEX + 1]);
 void store_set_sha(int fd, const char hex[STORE_SHA_HEX + 1]);

@@ -287,9 +287,11 @@ static bool upload_parse(struct conn *c, const char *arg, size_t len, struct upl
 		conn_err(c, "invalid size");
 		return false;
 	}
+	/* A word args_next can't take (-2: too long, or a NUL in it) is an error,
+	 * never a word to skip: skipping a digest would publish unverified bytes. */
 	int n = args_next(&a, u->sha, sizeof u->sha);
-	if (n >= 0 && (!sha_valid(u->sha) || args_next(&a, u->id, sizeof u->id) < 0 ||
-	               !store_id_valid(u->id, strlen(u->id)) || !args_done(&a))) {
+	if (n == -2 || (n >= 0 && (!sha_valid(u->sha) || args_next(&a, u->id, sizeof u->id) < 0 ||
+	                           !store_id_valid(u->id, strlen(u->id)) || !args_done(&a)))) {
 		conn_err(c, "usage: UPLOAD <name> <size> [<sha256> <token>]");
 		return false;
 	}
@@ -459,14 +461,20 @@ void xfer_cmd_download(struct conn *c, const char *arg, size_t len)
 	if (!next_name(c, &a, name))
 		return;
 	int n = args_next(&a, word, sizeof word);
-	if ((n >= 0 && !parse_u63(word, &offset)) ||
-	    (n >= 0 && args_next(&a, sha, sizeof sha) >= 0 && !sha_valid(sha)) || !args_done(&a)) {
+	int m = n >= 0 ? args_next(&a, sha, sizeof sha) : -1;
+	if (n == -2 || m == -2 || (n >= 0 && !parse_u63(word, &offset)) ||
+	    (m >= 0 && !sha_valid(sha)) || !args_done(&a)) {
 		conn_err(c, "usage: DOWNLOAD <name> [<offset> [<sha256>]]");
 		return;
 	}
 	int fd = store_open_file(store_of(c), name, &sb);
-	if (fd < 0) {
+	if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)) {
 		conn_err(c, "no such file: %s", name);
+		return;
+	}
+	if (fd < 0) {
+		log_error("download %s: cannot open: %s", name, strerror(errno));
+		conn_err(c, "storage error: %s", strerror(errno));
 		return;
 	}
 	if (offset > (uint64_t)sb.st_size) {
@@ -582,7 +590,13 @@ void xfer_cmd_list(struct conn *c, const char *arg, size_t len)
 		return;
 	}
 	struct store_file *files;
-	size_t count = store_list(store_of(c), &files), used;
+	ssize_t listed = store_list(store_of(c), &files);
+	if (listed < 0) {
+		log_error("list: cannot read the storage folder: %s", strerror(errno));
+		conn_err(c, "storage error: %s", strerror(errno));
+		return;
+	}
+	size_t count = (size_t)listed, used;
 	char *text = xmalloc(LIST_BUDGET);
 
 	used = (size_t)snprintf(text, LIST_BUDGET, "%zu", count);

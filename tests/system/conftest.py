@@ -44,7 +44,15 @@ GREETING_RE = re.compile(
 LINE_WORDS = ("OK", "ERR", "MSG", "JOIN", "LEAVE", "NICK")
 EVENT_WORDS = ("MSG", "JOIN", "LEAVE", "NICK")
 
-DEFAULT_TIMEOUT = 5.0
+# Slow runs (the server under valgrind: mk/valgrind.mk) stretch the harness's
+# default bounds and its waits for the server's log, start and exit.
+TIMEOUT_SCALE = float(os.environ.get("BOTTLE_TIMEOUT_SCALE") or 1)
+DEFAULT_TIMEOUT = 5.0 * TIMEOUT_SCALE
+
+
+def scaled(timeout):
+    """A bound given in seconds of a normal run; None: DEFAULT_TIMEOUT."""
+    return DEFAULT_TIMEOUT if timeout is None else timeout * TIMEOUT_SCALE
 
 
 def _raise_nofile_limit():
@@ -112,6 +120,7 @@ class Server:
         self._eof = False         # stderr reached EOF
         self.returncode = None
         self.port = None
+        self.stop_timed_out = False   # stop() had to SIGKILL it
 
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL,
@@ -190,17 +199,17 @@ class Server:
         raise AssertionError(
             f"{why} waiting for log line /{regex}/; log so far:\n{log}")
 
-    def wait_log(self, regex, timeout=DEFAULT_TIMEOUT, since=0):
+    def wait_log(self, regex, timeout=None, since=0):
         """Wait until a log line (index >= since) matches; return re.Match.
 
         Event-driven (the reader thread notifies a Condition).  Fails the
         test when the deadline passes or the log ends first.
         """
-        return self._wait_log(regex, timeout, since)[1]
+        return self._wait_log(regex, scaled(timeout), since)[1]
 
-    def wait_logs(self, regex, count, timeout=DEFAULT_TIMEOUT, since=0):
+    def wait_logs(self, regex, count, timeout=None, since=0):
         """Wait for ``count`` matching log lines; return their re.Match list."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         matches = []
         pos = since
         while len(matches) < count:
@@ -227,7 +236,7 @@ class Server:
     def wait(self, timeout=5.0):
         """Wait for exit (bounded); return the exit code, None if still up."""
         try:
-            self.returncode = self.proc.wait(timeout=timeout)
+            self.returncode = self.proc.wait(timeout=scaled(timeout))
         except subprocess.TimeoutExpired:
             return None
         self._join_readers()
@@ -241,8 +250,9 @@ class Server:
         if self.proc.poll() is None:
             self.signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=timeout)
+                self.proc.wait(timeout=scaled(timeout))
             except subprocess.TimeoutExpired:
+                self.stop_timed_out = True
                 self.signal(signal.SIGKILL)
                 self.proc.wait(timeout=timeout)
         self.returncode = self.proc.returncode
@@ -464,6 +474,39 @@ def run_bottled(*args, timeout=10):
 # --------------------------------------------------------------------------
 
 SANITIZER_REPORT = re.compile(r"(ERROR: (Address|Leak)Sanitizer|runtime error:)[^\n]*")
+# BOTTLED_WRAP="valgrind --log-file=DIR/bottled.%p.log ...": one report per server.
+VALGRIND_LOG = next((w.split("=", 1)[1] for w in BOTTLED_WRAP
+                     if w.startswith("--log-file=")), None)
+
+
+def valgrind_problem(srv):
+    """What is wrong in the valgrind report of a stopped server; None if nothing.
+
+    Errors (definite leaks count with --errors-for-leak-kinds=definite) and,
+    with --track-fds=yes, descriptors the server opened and left open.  A
+    server the test killed with a signal leaves no report to check.
+    """
+    if not VALGRIND_LOG:
+        return None
+    if srv.stop_timed_out:
+        return "did not exit after SIGTERM: killed, so valgrind wrote no report"
+    if srv.returncode is not None and srv.returncode < 0:
+        return None
+    path = Path(VALGRIND_LOG.replace("%p", str(srv.pid)))
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as e:
+        return f"left no valgrind report: {e}"
+    m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+    if not m:
+        return f"left an unfinished valgrind report, {path}:\n{text[-4000:]}"
+    # An fd block ends at an empty "==pid== " line; an inherited one says so.
+    fds = [b for b in re.findall(r"^==\d+== (Open .*?)\n==\d+== \n", text, re.M | re.S)
+           if "<inherited from parent>" not in b]
+    if int(m.group(1)) or fds:
+        return (f"had {m.group(1)} valgrind errors and left {len(fds)} descriptors "
+                f"open; {path}:\n{text}")
+    return None
 
 
 @pytest.fixture
@@ -492,6 +535,10 @@ def make_server(tmp_path):
         report = SANITIZER_REPORT.search(srv.log_text())
         if report:
             pytest.fail(f"sanitizer report from bottled: {report.group(0)}\n{srv.log_text()[-4000:]}")
+        problem = valgrind_problem(srv)
+        if problem:
+            pytest.fail(f"bottled under valgrind {problem}\n--- server log (tail):\n"
+                        f"{srv.log_text()[-2000:]}", pytrace=False)
 
 
 @pytest.fixture
@@ -1013,7 +1060,7 @@ class Tmux:
 
 def wait_until(pred, timeout, what, interval=0.02):
     """Poll state that offers no event to await (a file's size); pred's value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         value = pred()
         if value:
@@ -1021,3 +1068,126 @@ def wait_until(pred, timeout, what, interval=0.02):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# Adversarial tests (test_adversarial_*.py): what the server holds, why it
+# closed a connection, and a well-behaved client that must not notice
+# --------------------------------------------------------------------------
+
+def proc_fd_count(pid):
+    """Descriptors the process holds now (the entries of /proc/PID/fd)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def proc_rss_kib(pid):
+    """The process's resident set size (VmRSS in /proc/PID/status), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS line in /proc/{pid}/status")
+
+
+def proc_cpu_seconds(pid):
+    """User plus system CPU time the process has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_fd_count(server, want, timeout=10.0):
+    """Wait until the server holds exactly ``want`` descriptors (a baseline)."""
+    seen = [None]
+
+    def back():
+        seen[0] = proc_fd_count(server.pid)
+        return seen[0] == want
+    try:
+        wait_until(back, timeout, f"the server's descriptors to return to {want}")
+    except AssertionError:
+        fds = sorted(os.listdir(f"/proc/{server.pid}/fd"), key=int)
+        targets = collections.Counter()
+        for fd in fds:
+            try:
+                targets[re.sub(r"\d+", "N", os.readlink(f"/proc/{server.pid}/fd/{fd}"))] += 1
+            except OSError:
+                pass
+        raise AssertionError(
+            f"server holds {seen[0]} descriptors after {timeout}s, baseline {want}: "
+            f"{dict(targets)}; log tail:\n" + "\n".join(server.log_lines()[-30:])) from None
+
+
+def disconnect_re(port, host=r"127\.0\.0\.1"):
+    """The log line of a closed connection; group 1 is the reason."""
+    return rf"disconnect {host}:{port}: (.+) \(\d+ clients?\)$"
+
+
+def wait_disconnect(server, port, since=0, timeout=10.0):
+    """The reason the server logged for closing the connection from ``port``."""
+    return server.wait_log(disconnect_re(port), timeout=timeout, since=since).group(1)
+
+
+def server_is_instrumented(server):
+    """True for a sanitizer build or a wrapped (valgrind) server: slower, and
+    its memory figures say little about the allocator's."""
+    if BOTTLED_WRAP:
+        return True
+    try:
+        with open(server.binary, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+def take_lines(buf):
+    """Complete lines (bytes, without the newline) off the front of ``buf``
+    (a bytearray, consumed in place)."""
+    end = buf.rfind(b"\n")
+    if end < 0:
+        return []
+    lines = bytes(buf[:end]).split(b"\n")
+    del buf[:end + 1]
+    return lines
+
+
+def take_frames(buf):
+    """Complete TPKT payloads off the front of ``buf`` (a bytearray, consumed in
+    place); a bad header from the server fails the test."""
+    out = []
+    pos = 0
+    while len(buf) - pos >= TPKT_HDR_LEN:
+        version, reserved, total = struct.unpack(">BBH", buf[pos:pos + TPKT_HDR_LEN])
+        assert version == TPKT_VERSION and reserved == 0 and total >= TPKT_HDR_LEN, \
+            f"bad TPKT header from the server: {bytes(buf[pos:pos + 16])!r}"
+        if len(buf) - pos < total:
+            break
+        out.append(bytes(buf[pos + TPKT_HDR_LEN:pos + total]))
+        pos += total
+    del buf[:pos]
+    return out
+
+
+def check_bystander(server, bystander, timeout=2.0):
+    """The well-behaved client, connected since before the abuse, is still
+    served: an ECHO round trip within ``timeout`` seconds, and a SAY from a
+    fresh client reaches it.  The fresh client quits and its disconnect is
+    awaited, so the server's descriptor count is what it was before."""
+    token = f"ok{uuid.uuid4().hex[:6]}"      # short: fits --max-line 16
+    t0 = time.monotonic()
+    assert bystander.cmd(f"ECHO {token}", timeout=scaled(timeout)) == f"OK {token}", \
+        "the bystander's ECHO went unanswered"
+    rtt = time.monotonic() - t0
+    assert rtt < scaled(timeout), f"the bystander waited {rtt:.2f}s for its ECHO"
+    speaker = LineChatClient(server.port)
+    try:
+        speaker.sync("speaker")
+        assert speaker.cmd(f"SAY {token}") == "OK"
+        bystander.wait_event(f"MSG {speaker.nick} {token}", timeout=scaled(timeout))
+        mark = server.log_mark()
+        assert speaker.cmd("QUIT") == "OK bye"
+        speaker.expect_closed()
+    finally:
+        speaker.close()
+    assert wait_disconnect(server, speaker.local_port, since=mark) == "quit"
+    return rtt
