@@ -30,7 +30,7 @@ static int quoted_word(struct args *a, char *out, size_t outsz)
 		if (c == '"') {
 			a->p++;
 			if (a->p < a->end && *a->p != ' ')
-				return -2;             /* junk right after the closing quote */
+				return -2; /* junk right after the closing quote */
 			out[n] = '\0';
 			return (int)n;
 		}
@@ -43,7 +43,7 @@ static int quoted_word(struct args *a, char *out, size_t outsz)
 			return -2;
 		out[n++] = c;
 	}
-	return -2;                             /* no closing quote */
+	return -2; /* no closing quote */
 }
 
 int args_next(struct args *a, char *out, size_t outsz)

@@ -25,22 +25,22 @@
 #define MAX_RETRY_FOR_S (7 * 24 * 3600)
 
 struct options {
-	const char *command;     /* -c */
-	const char *as;          /* put --as NAME */
-	const char *output;      /* get -o PATH */
+	const char *command; /* -c */
+	const char *as;      /* put --as NAME */
+	const char *output;  /* get -o PATH */
 	struct net_keepalive ka;
 	int timeout_s;
 	int retry_for_s;
-	uint64_t limit_rate;     /* bytes per second, 0: none */
+	uint64_t limit_rate; /* bytes per second, 0: none */
 };
 
 /* A form of the command: "bottle [NAME] ARGS... [HOST[:PORT]]". The address is
  * always the last positional argument, after the subcommand's own ones. */
 struct subcommand {
-	const char *name;        /* first positional argument; NULL: the default (chat) */
-	const char *synopsis;    /* for --help, after "bottle " */
-	int nargs;               /* positional arguments before the optional address */
-	bool dials;              /* makes its own connections: run gets no client */
+	const char *name;     /* first positional argument; NULL: the default (chat) */
+	const char *synopsis; /* for --help, after "bottle " */
+	int nargs;            /* positional arguments before the optional address */
+	bool dials;           /* makes its own connections: run gets no client */
 	int (*run)(const struct options *o, struct client *c, char **args, const char *addr);
 };
 
@@ -48,8 +48,11 @@ struct subcommand {
 static struct transfer_config transfer_defaults(const struct options *o, const char *addr)
 {
 	return (struct transfer_config){
-		.addr = addr, .ka = o->ka, .timeout_s = o->timeout_s,
-		.retry_for_s = o->retry_for_s, .limit_rate = o->limit_rate,
+		.addr = addr,
+		.ka = o->ka,
+		.timeout_s = o->timeout_s,
+		.retry_for_s = o->retry_for_s,
+		.limit_rate = o->limit_rate,
 	};
 }
 
@@ -68,8 +71,8 @@ static int run_chat(const struct options *o, struct client *c, char **args, cons
 /* ---- put, get, ls on their own: messages and the progress bar ---- */
 
 struct solo {
-	bool tty;                /* stdout is a terminal: progress bar, escaped listings */
-	bool bar_shown;          /* the bar is on the current line of stdout */
+	bool tty;       /* stdout is a terminal: progress bar, escaped listings */
+	bool bar_shown; /* the bar is on the current line of stdout */
 };
 
 static void solo_clear_bar(struct solo *s)
@@ -150,10 +153,10 @@ static int run_transfer(const struct options *o, enum transfer_kind kind, char *
 		cfg.output = o->output;
 	}
 	struct sigaction sa = { .sa_handler = on_stop_signal };
-	sigaction(SIGINT, &sa, NULL);           /* stop cleanly: clear the bar, say how to resume */
+	sigaction(SIGINT, &sa, NULL); /* stop cleanly: clear the bar, say how to resume */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);               /* a dead socket is an error, not a kill */
+	(void)signal(SIGPIPE, SIG_IGN); /* a dead socket is an error, not a kill */
 	struct transfer *t = transfer_start(&cfg, &io, err);
 	if (!t) {
 		fprintf(stderr, "bottle: %s\n", err);
@@ -194,9 +197,11 @@ static const struct subcommand subcommands[] = {
 static void usage(FILE *out)
 {
 	fprintf(out, "NAME\n    bottle - chat and file transfer client for the bottled server\n\n"
-	        "SYNOPSIS\n");
+	             "SYNOPSIS\n");
 	for (size_t i = 0; i < SUBCOMMAND_COUNT; i++)
 		fprintf(out, "    bottle %s\n", subcommands[i].synopsis);
+	/* The help text starts in column 0, so it reads as printed. */
+	/* clang-format off */
 	fprintf(out,
 "\nDESCRIPTION\n"
 "    Connects to a bottled server and joins its chat room; messages travel in\n"
@@ -325,6 +330,7 @@ static void usage(FILE *out)
 "    bottle get notes.txt -o /tmp    download it into /tmp/notes.txt\n"
 "    bottle put big.iso --limit-rate 2M --retry-for 600 files.example.org\n",
 		BOTTLE_DEFAULT_ADDR);
+	/* clang-format on */
 }
 
 static _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -382,12 +388,15 @@ static void parse_option(struct options *o, int opt)
 	switch (opt) {
 	case 'c':
 		if (strlen(optarg) > TPKT_MAX_PAYLOAD)
-			usage_error("--command: longer than one frame (%d bytes)", TPKT_MAX_PAYLOAD);
+			usage_error("--command: longer than one frame (%d bytes)",
+			            TPKT_MAX_PAYLOAD);
 		o->command = optarg;
 		break;
 	case 'k':
 		if (net_parse_keepalive(optarg, &o->ka) < 0)
-			usage_error("--keepalive: expected IDLE,INTERVAL,COUNT (e.g. 15,5,6), got '%s'", optarg);
+			usage_error(
+				"--keepalive: expected IDLE,INTERVAL,COUNT (e.g. 15,5,6), got '%s'",
+				optarg);
 		break;
 	case OPT_TIMEOUT: o->timeout_s = timeout_arg(optarg); break;
 	case OPT_AS: o->as = optarg; break;
@@ -395,8 +404,9 @@ static void parse_option(struct options *o, int opt)
 	case OPT_RETRY_FOR: o->retry_for_s = retry_for_arg(optarg); break;
 	case OPT_LIMIT_RATE:
 		if (transfer_parse_rate(optarg, &o->limit_rate) < 0)
-			usage_error("--limit-rate: expected bytes per second, e.g. 500k or 2M, got '%s'",
-			            optarg);
+			usage_error(
+				"--limit-rate: expected bytes per second, e.g. 500k or 2M, got '%s'",
+				optarg);
 		break;
 	case 'h': usage(stdout); exit(CHAT_EXIT_OK);
 	case 'V': printf("bottle %s\n", BOTTLE_VERSION); exit(CHAT_EXIT_OK);
@@ -471,8 +481,9 @@ int main(int argc, char **argv)
 	                                    getenv("BOTTLE_SERVER"));
 	if (sc->dials) {
 		char host[256], err[NET_ERR_LEN];
-		int port;
-		if (net_split_hostport(addr, BOTTLE_DEFAULT_PORT, host, sizeof host, &port, err) < 0)
+		int port, rc;
+		rc = net_split_hostport(addr, BOTTLE_DEFAULT_PORT, host, sizeof host, &port, err);
+		if (rc < 0)
 			usage_error("bad server address %s", err);
 		return sc->run(&o, NULL, args, addr);
 	}

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#define OUTQ_BLOCK 4096          /* private tail blocks are at least this big */
-#define OUTQ_IOV_MAX 64          /* blocks per writev */
+#define OUTQ_BLOCK 4096 /* private tail blocks are at least this big */
+#define OUTQ_IOV_MAX 64 /* blocks per writev */
 
 struct blob *blob_new(size_t cap)
 {
@@ -45,10 +45,7 @@ void blob_unref(struct blob *b)
 		free(b);
 }
 
-void outq_init(struct outq *q)
-{
-	memset(q, 0, sizeof *q);
-}
+void outq_init(struct outq *q) { memset(q, 0, sizeof *q); }
 
 void outq_free(struct outq *q)
 {
@@ -61,6 +58,7 @@ void outq_free(struct outq *q)
 static void ring_grow(struct outq *q)
 {
 	size_t ncap = q->cap ? q->cap * 2 : 8;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): the ring holds pointers */
 	struct blob **ring = xmalloc(ncap * sizeof *ring);
 	for (size_t i = 0; i < q->count; i++)
 		ring[i] = q->ring[(q->head + i) % q->cap];
@@ -143,7 +141,7 @@ ssize_t outq_flush(struct outq *q, int fd)
 		}
 		outq_consume(q, (size_t)w);
 		total += w;
-		if ((size_t)w < want)            /* the socket buffer is full */
+		if ((size_t)w < want) /* the socket buffer is full */
 			break;
 	}
 	return total;

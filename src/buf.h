@@ -10,14 +10,14 @@
 /* An immutable-once-shared block of bytes. A broadcast encodes a message into one
  * blob and every receiver's queue holds a reference to it. */
 struct blob {
-	unsigned int refs;       /* a block with one reference may still grow */
+	unsigned int refs; /* a block with one reference may still grow */
 	size_t len, cap;
 	unsigned char data[];
 };
 
-struct blob *blob_new(size_t cap);                 /* refs = 1, len = 0 */
+struct blob *blob_new(size_t cap); /* refs = 1, len = 0 */
 struct blob *blob_from(const void *data, size_t len);
-void blob_append(struct blob *b, const void *data, size_t len);  /* must fit in cap */
+void blob_append(struct blob *b, const void *data, size_t len); /* must fit in cap */
 struct blob *blob_ref(struct blob *b);
 void blob_unref(struct blob *b);
 
@@ -25,8 +25,8 @@ void blob_unref(struct blob *b);
 struct outq {
 	struct blob **ring;
 	size_t head, count, cap;
-	size_t head_off;         /* bytes of ring[head] already written */
-	size_t bytes;            /* unsent bytes in the queue */
+	size_t head_off; /* bytes of ring[head] already written */
+	size_t bytes;    /* unsent bytes in the queue */
 };
 
 void outq_init(struct outq *q);

@@ -25,12 +25,12 @@
 #include <readline/readline.h>
 
 #define PROMPT "> "
-#define PROMPT_MORE "... "                  /* a message continues */
-#define QUIT_WAIT_MS 5000                   /* for "OK bye" after QUIT */
-#define SCRIPT_HIGH_WATER (256 * 1024)      /* stop reading stdin above this backlog */
-#define SCRIPT_BUF (CLIENT_SAY_MAX + 2)     /* one longest line with "\r\n" */
+#define PROMPT_MORE "... "              /* a message continues */
+#define QUIT_WAIT_MS 5000               /* for "OK bye" after QUIT */
+#define SCRIPT_HIGH_WATER (256 * 1024)  /* stop reading stdin above this backlog */
+#define SCRIPT_BUF (CLIENT_SAY_MAX + 2) /* one longest line with "\r\n" */
 #define HISTORY_MAX 500
-#define CHAT_MAX_XFERS 16                   /* transfers running at once */
+#define CHAT_MAX_XFERS 16 /* transfers running at once */
 #define PROMPT_MAX 512
 
 enum chat_mode { MODE_TTY, MODE_SCRIPT, MODE_ONCE };
@@ -41,9 +41,9 @@ enum { TAG_SAY = -1, TAG_HELLO = -2, TAG_ONCE = -3, TAG_QUIT = -4 };
 
 struct chat {
 	struct client *cl;
-	const char *addr;        /* as the user gave it, for messages */
+	const char *addr; /* as the user gave it, for messages */
 	enum chat_mode mode;
-	int status;              /* exit status once done */
+	int status; /* exit status once done */
 	bool done;
 	bool quit_sent;          /* a close from now on is expected */
 	bool offline;            /* the chat's connection is lost; transfers still run */
@@ -52,19 +52,19 @@ struct chat {
 	struct timespec quit_at; /* when QUIT went out */
 	char reason[256];        /* the server's last notice, to explain a close */
 	/* interactive */
-	bool rl_on;              /* readline handler installed */
-	bool in_handler;         /* inside on_line: no prompt on screen */
-	bool hidden;             /* prompt line cleared to print above it */
+	bool rl_on;      /* readline handler installed */
+	bool in_handler; /* inside on_line: no prompt on screen */
+	bool hidden;     /* prompt line cleared to print above it */
 	char *saved_line;
 	int saved_point;
 	struct client_draft draft;
-	sigset_t waitmask;       /* signals let through only while polling */
+	sigset_t waitmask; /* signals let through only while polling */
 	/* script */
 	char *sbuf;
 	size_t slen;
-	bool skipping;           /* inside a line too long to send */
+	bool skipping; /* inside a line too long to send */
 	/* transfers (interactive): each on its own connection, driven by this loop */
-	const struct transfer_config *xfer;   /* shared settings */
+	const struct transfer_config *xfer; /* shared settings */
 	struct transfer *xfers[CHAT_MAX_XFERS];
 	size_t nxfers;
 	struct transfer *asking; /* its retry window ran out: the next line answers */
@@ -92,12 +92,15 @@ struct slash {
 static slash_fn slash_send, slash_help, slash_quit, slash_upload, slash_download;
 
 static const struct slash slash_table[] = {
-	{ "nick", "NICK", "/nick NAME", "change your nickname", ARG_REQUIRED, "you are now ", slash_send },
-	{ "who", "WHO", "/who", "count and list the people in the room", ARG_NONE, "in the room: ", slash_send },
+	{ "nick", "NICK", "/nick NAME", "change your nickname", ARG_REQUIRED, "you are now ",
+	  slash_send },
+	{ "who", "WHO", "/who", "count and list the people in the room", ARG_NONE,
+	  "in the room: ", slash_send },
 	{ "time", "TIME", "/time", "the server's clock", ARG_NONE, "server time: ", slash_send },
-	{ "echo", "ECHO", "/echo TEXT", "have the server send TEXT back", ARG_OPTIONAL, "", slash_send },
-	{ "upload", "UPLOAD", "/upload FILE", "send FILE (stored as its base name) in the background",
-	  ARG_REQUIRED, "", slash_upload },
+	{ "echo", "ECHO", "/echo TEXT", "have the server send TEXT back", ARG_OPTIONAL, "",
+	  slash_send },
+	{ "upload", "UPLOAD", "/upload FILE",
+	  "send FILE (stored as its base name) in the background", ARG_REQUIRED, "", slash_upload },
 	{ "download", "DOWNLOAD", "/download NAME", "fetch NAME into ./NAME in the background",
 	  ARG_REQUIRED, "", slash_download },
 	{ "list", "LIST", "/list", "the files on the server, with their sizes", ARG_NONE,
@@ -130,16 +133,14 @@ static void show(struct chat *ch, bool error, const char *text)
 }
 
 /* Shows prefix and untrusted text, escaped line by line. */
-static void show_text(struct chat *ch, bool error, const char *prefix, const char *text,
-                      size_t len)
+static void show_text(struct chat *ch, bool error, const char *prefix, const char *text, size_t len)
 {
 	char *safe = client_render_lines(prefix, text, len);
 	show(ch, error, safe);
 	free(safe);
 }
 
-static void show_error(struct chat *ch, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void show_error(struct chat *ch, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void show_error(struct chat *ch, const char *fmt, ...)
 {
@@ -186,7 +187,8 @@ static void send_cmd(struct chat *ch, const char *verb, const char *arg, size_t 
 static void say(struct chat *ch, const char *text, size_t len)
 {
 	if (len > CLIENT_SAY_MAX) {
-		show_error(ch, "message too long (%zu bytes, at most %zu)", len, (size_t)CLIENT_SAY_MAX);
+		show_error(ch, "message too long (%zu bytes, at most %zu)", len,
+		           (size_t)CLIENT_SAY_MAX);
 		return;
 	}
 	send_cmd(ch, "SAY", text, len, TAG_SAY);
@@ -259,7 +261,8 @@ static void slash_help(struct chat *ch, const struct slash *s, const char *arg, 
 static const struct slash *slash_find(const char *name, size_t len)
 {
 	for (size_t i = 0; i < SLASH_COUNT; i++)
-		if (strlen(slash_table[i].name) == len && strncasecmp(slash_table[i].name, name, len) == 0)
+		if (strlen(slash_table[i].name) == len &&
+		    strncasecmp(slash_table[i].name, name, len) == 0)
 			return &slash_table[i];
 	return NULL;
 }
@@ -273,7 +276,8 @@ static void run_slash(struct chat *ch, const char *text, size_t len)
 	const struct slash *s = slash_find(text, n);
 
 	if (!s) {
-		show_error(ch, "unknown command /%.*s (/help lists them)", (int)(n < 64 ? n : 64), text);
+		show_error(ch, "unknown command /%.*s (/help lists them)", (int)(n < 64 ? n : 64),
+		           text);
 		return;
 	}
 	if ((s->arg == ARG_NONE && alen) || (s->arg == ARG_REQUIRED && !alen)) {
@@ -316,7 +320,7 @@ static void on_greeting(struct chat *ch, const struct client_msg *m)
 	}
 	snprintf(line, sizeof line, "connected to %s as %.*s; type /help for help", ch->addr,
 	         (int)len, nick);
-	show_text(ch, false, "", line, strlen(line));       /* escapes the nick and address */
+	show_text(ch, false, "", line, strlen(line)); /* escapes the nick and address */
 }
 
 /* -c: the reply line exactly as received, escaped only for a terminal. */
@@ -340,7 +344,7 @@ static void on_reply(struct chat *ch, const struct client_msg *m)
 	} else if (m->kind == CLIENT_ERR) {
 		show_text(ch, true, "error: ", m->arg, m->arg_len);
 	} else if (m->tag == TAG_QUIT) {
-		ch->done = true;                       /* "OK bye": nothing more to wait for */
+		ch->done = true; /* "OK bye": nothing more to wait for */
 	} else if (m->tag == TAG_HELLO && ch->mode == MODE_TTY) {
 		show_text(ch, false, "in the room: ", m->arg, m->arg_len);
 	} else if (m->tag >= 0) {
@@ -359,13 +363,9 @@ static void remember_reason(struct chat *ch, const char *text, size_t len)
 static void on_message(struct chat *ch, const struct client_msg *m)
 {
 	switch (m->role) {
-	case CLIENT_GREETING:
-		on_greeting(ch, m);
-		break;
-	case CLIENT_REPLY:
-		on_reply(ch, m);
-		break;
-	case CLIENT_NOTICE:        /* e.g. "OK server shutting down": explains the close */
+	case CLIENT_GREETING: on_greeting(ch, m); break;
+	case CLIENT_REPLY: on_reply(ch, m); break;
+	case CLIENT_NOTICE: /* e.g. "OK server shutting down": explains the close */
 		remember_reason(ch, m->arg, m->arg_len);
 		if (ch->mode != MODE_ONCE)
 			show_text(ch, false, "server: ", m->arg, m->arg_len);
@@ -414,10 +414,10 @@ static void on_line(char *line)
 	struct chat *ch = tty_chat;
 
 	ch->in_handler = true;
-	if (line && ch->asking) {                   /* "retry? [y/N]" */
+	if (line && ch->asking) { /* "retry? [y/N]" */
 		xfer_answer(ch, line);
 		free(line);
-	} else if (!line) {                         /* Ctrl-D on an empty line */
+	} else if (!line) { /* Ctrl-D on an empty line */
 		fputc('\n', stdout);
 		chat_quit(ch);
 	} else {
@@ -534,9 +534,9 @@ static void tty_start(struct chat *ch)
 {
 	tty_chat = ch;
 	rl_readline_name = "bottle";
-	rl_catch_signals = 0;                 /* we own SIGINT/SIGWINCH (handle_signals) */
+	rl_catch_signals = 0; /* we own SIGINT/SIGWINCH (handle_signals) */
 	rl_catch_sigwinch = 0;
-	rl_inhibit_completion = 1;            /* Tab is just a character in a chat */
+	rl_inhibit_completion = 1; /* Tab is just a character in a chat */
 	using_history();
 	stifle_history(HISTORY_MAX);
 	rl_callback_handler_install(PROMPT, on_line);
@@ -571,7 +571,8 @@ static void script_split(struct chat *ch)
 	memmove(ch->sbuf, p, ch->slen);
 	if (ch->slen == SCRIPT_BUF) {
 		if (!ch->skipping)
-			show_error(ch, "line too long (more than %zu bytes), skipped", (size_t)CLIENT_SAY_MAX);
+			show_error(ch, "line too long (more than %zu bytes), skipped",
+			           (size_t)CLIENT_SAY_MAX);
 		ch->skipping = true;
 		ch->slen = 0;
 	}
@@ -585,7 +586,7 @@ static void script_input(struct chat *ch)
 		return;
 	if (n < 0)
 		show_error(ch, "reading stdin: %s", strerror(errno));
-	if (n <= 0) {                           /* the last line may lack its newline */
+	if (n <= 0) { /* the last line may lack its newline */
 		script_line(ch, ch->sbuf, ch->slen);
 		ch->slen = 0;
 		ch->input_eof = true;
@@ -612,7 +613,9 @@ static void tty_set_prompt(struct chat *ch)
 	if (n)
 		n += (size_t)snprintf(prompt + n, sizeof prompt - n, "] ");
 	snprintf(prompt + n, sizeof prompt - n, "%s",
-	         ch->asking ? "retry? [y/N] " : ch->draft.open ? PROMPT_MORE : PROMPT);
+	         ch->asking       ? "retry? [y/N] "
+	         : ch->draft.open ? PROMPT_MORE
+	                          : PROMPT);
 	rl_set_prompt(prompt);
 	ch->prompt_dirty = false;
 }
@@ -625,7 +628,7 @@ static void xfer_say(void *ctx, struct transfer *t, enum transfer_text kind, con
 	if (kind == TRANSFER_LISTING)
 		show_text(ch, false, "", text, len);
 	else
-		show(ch, kind != TRANSFER_DONE, text);     /* already safe */
+		show(ch, kind != TRANSFER_DONE, text); /* already safe */
 	ch->prompt_dirty = true;
 }
 
@@ -646,7 +649,8 @@ static void xfer_ask_next(struct chat *ch)
 	for (size_t i = 0; i < ch->nxfers; i++) {
 		if (transfer_asking(ch->xfers[i])) {
 			ch->asking = ch->xfers[i];
-			snprintf(line, sizeof line, "%s: still no connection after %d s; retry? [y/N]",
+			snprintf(line, sizeof line,
+			         "%s: still no connection after %d s; retry? [y/N]",
 			         transfer_label(ch->asking), ch->xfer->retry_for_s);
 			show(ch, true, line);
 			ch->prompt_dirty = true;
@@ -676,8 +680,9 @@ static void xfer_answer(struct chat *ch, const char *line)
 
 static void xfer_start(struct chat *ch, enum transfer_kind kind, const char *arg, size_t len)
 {
-	struct transfer_io io = { .say = xfer_say, .progress = xfer_progress, .ask = xfer_ask,
-	                          .ctx = ch };
+	struct transfer_io io = {
+		.say = xfer_say, .progress = xfer_progress, .ask = xfer_ask, .ctx = ch
+	};
 	struct transfer_config cfg = *ch->xfer;
 	char err[NET_ERR_LEN], hint[600];
 
@@ -689,7 +694,8 @@ static void xfer_start(struct chat *ch, enum transfer_kind kind, const char *arg
 	const char *slash = strrchr(what, '/');
 	const char *name = kind == TRANSFER_PUT && slash ? slash + 1 : what;
 	for (size_t i = 0; i < ch->nxfers; i++) {
-		if (transfer_kind(ch->xfers[i]) == kind && strcmp(transfer_name(ch->xfers[i]), name) == 0) {
+		if (transfer_kind(ch->xfers[i]) == kind &&
+		    strcmp(transfer_name(ch->xfers[i]), name) == 0) {
 			show_error(ch, "%s is already running", transfer_label(ch->xfers[i]));
 			free(what);
 			return;
@@ -722,7 +728,7 @@ static void xfer_steps(struct chat *ch, const struct pollfd *p)
 	size_t kept = 0;
 
 	for (size_t i = 0; i < ch->nxfers; i++)
-		transfer_step(ch->xfers[i], p[i].fd >= 0 ? p[i].revents : 0);
+		transfer_step(ch->xfers[i], (short)(p[i].fd >= 0 ? p[i].revents : 0));
 	for (size_t i = 0; i < ch->nxfers; i++) {
 		if (transfer_result(ch->xfers[i]) == TRANSFER_RUNNING) {
 			ch->xfers[kept++] = ch->xfers[i];
@@ -739,8 +745,10 @@ static void xfer_stop_all(struct chat *ch)
 {
 	if (ch->nxfers) {
 		char line[128];
-		snprintf(line, sizeof line, "stopped %zu transfer%s; the same /upload or /download "
-		         "resumes it later", ch->nxfers, ch->nxfers == 1 ? "" : "s");
+		snprintf(line, sizeof line,
+		         "stopped %zu transfer%s; the same /upload or /download "
+		         "resumes it later",
+		         ch->nxfers, ch->nxfers == 1 ? "" : "s");
 		show(ch, true, line);
 	}
 	for (size_t i = 0; i < ch->nxfers; i++)
@@ -816,11 +824,11 @@ static void chat_step(struct chat *ch)
 		return;
 	}
 	if (ch->offline && ch->nxfers == 0) {
-		ch->done = true;                       /* the last transfer ended */
+		ch->done = true; /* the last transfer ended */
 		return;
 	}
 	if (!wait_ready(ch, p)) {
-		ch->done = true;                       /* QUIT sent, no "bye": leave anyway */
+		ch->done = true; /* QUIT sent, no "bye": leave anyway */
 		return;
 	}
 	handle_signals(ch);
@@ -834,7 +842,7 @@ static void chat_step(struct chat *ch)
 	else if (!ch->done && p[1].revents)
 		script_input(ch);
 	if (ch->mode == MODE_SCRIPT && ch->input_eof && client_owed(ch->cl) == 0)
-		chat_quit(ch);                         /* every line answered: leave */
+		chat_quit(ch); /* every line answered: leave */
 }
 
 static int chat_run(struct chat *ch)
@@ -856,7 +864,7 @@ static void chat_init(struct chat *ch, struct client *cl, enum chat_mode mode)
 	ch->mode = mode;
 	ch->status = CHAT_EXIT_OK;
 	client_draft_init(&ch->draft);
-	signal(SIGPIPE, SIG_IGN);               /* a dead socket is an error, not a kill */
+	(void)signal(SIGPIPE, SIG_IGN); /* a dead socket is an error, not a kill */
 }
 
 /* ==== public ==== */
@@ -885,7 +893,7 @@ int chat_script(struct client *cl)
 
 	chat_init(&ch, cl, MODE_SCRIPT);
 	ch.sbuf = xmalloc(SCRIPT_BUF);
-	send_cmd(&ch, "WHO", NULL, 0, TAG_HELLO);   /* speak first: see chat_interactive */
+	send_cmd(&ch, "WHO", NULL, 0, TAG_HELLO); /* speak first: see chat_interactive */
 	return chat_run(&ch);
 }
 
@@ -896,7 +904,7 @@ int chat_once(struct client *cl, const char *command)
 	chat_init(&ch, cl, MODE_ONCE);
 	ch.once_pending = true;
 	send_cmd(&ch, command, NULL, 0, TAG_ONCE);
-	chat_quit(&ch);                          /* pipelined: bye comes after the reply */
+	chat_quit(&ch); /* pipelined: bye comes after the reply */
 	return chat_run(&ch);
 }
 

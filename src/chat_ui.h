@@ -12,10 +12,10 @@
 /* Process exit statuses of bottle. */
 enum chat_exit {
 	CHAT_EXIT_OK = 0,
-	CHAT_EXIT_ERR = 1,       /* -c: the server answered ERR */
+	CHAT_EXIT_ERR = 1, /* -c: the server answered ERR */
 	CHAT_EXIT_USAGE = 2,
-	CHAT_EXIT_CONN = 3,      /* cannot connect, refused, or the connection was lost */
-	CHAT_EXIT_TEMPFAIL = 75, /* a transfer's link stayed down for its whole retry window */
+	CHAT_EXIT_CONN = 3,          /* cannot connect, refused, or the connection was lost */
+	CHAT_EXIT_TEMPFAIL = 75,     /* a transfer's link stayed down for its whole retry window */
 	CHAT_EXIT_INTERRUPTED = 130, /* a transfer was stopped by a signal */
 };
 

@@ -51,8 +51,11 @@ static bool word_is(const char *p, size_t len, const char *word)
 
 static enum client_kind kind_of(const char *p, size_t len)
 {
-	static const struct { const char *word; enum client_kind kind; } words[] = {
-		{ "OK", CLIENT_OK }, { "ERR", CLIENT_ERR }, { "MSG", CLIENT_MSG },
+	static const struct {
+		const char *word;
+		enum client_kind kind;
+	} words[] = {
+		{ "OK", CLIENT_OK },     { "ERR", CLIENT_ERR },     { "MSG", CLIENT_MSG },
 		{ "JOIN", CLIENT_JOIN }, { "LEAVE", CLIENT_LEAVE }, { "NICK", CLIENT_NICK },
 	};
 	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
@@ -81,10 +84,7 @@ void client_parse(const char *p, size_t len, struct client_msg *m)
 	m->arg = after ? after : m->nick + m->nick_len;
 }
 
-bool client_is_event(enum client_kind kind)
-{
-	return kind != CLIENT_OK && kind != CLIENT_ERR;
-}
+bool client_is_event(enum client_kind kind) { return kind != CLIENT_OK && kind != CLIENT_ERR; }
 
 /* ---- display ---- */
 
@@ -193,7 +193,7 @@ bool client_greeting_nick(const struct client_msg *m, const char **nick, size_t 
 	*len = 0;
 	for (const char *p = m->arg; p + sizeof marker - 1 <= end; p++)
 		if (memcmp(p, marker, sizeof marker - 1) == 0)
-			*nick = p + sizeof marker - 1;     /* the last one counts */
+			*nick = p + sizeof marker - 1; /* the last one counts */
 	if (!*nick)
 		return false;
 	*len = (size_t)(end - *nick);
@@ -202,10 +202,7 @@ bool client_greeting_nick(const struct client_msg *m, const char **nick, size_t 
 
 /* ---- composing a message ---- */
 
-void client_draft_init(struct client_draft *d)
-{
-	memset(d, 0, sizeof *d);
-}
+void client_draft_init(struct client_draft *d) { memset(d, 0, sizeof *d); }
 
 void client_draft_free(struct client_draft *d)
 {
@@ -242,7 +239,7 @@ char *client_draft_take(struct client_draft *d, size_t *len)
 	char *text = d->text ? d->text : xstrdup("");
 	size_t n = d->len;
 
-	while (n > 0 && text[n - 1] == '\n')   /* a paste's final newline ends it, no more */
+	while (n > 0 && text[n - 1] == '\n') /* a paste's final newline ends it, no more */
 		n--;
 	text[n] = '\0';
 	*len = n;
@@ -264,12 +261,14 @@ int client_connect(struct client *c, const char *host, int port, int timeout_ms,
 		size_t hlen = strlen(host);
 		const char *reason = why;
 		if (strncmp(why, host, hlen) == 0 && strncmp(why + hlen, ": ", 2) == 0)
-			reason = why + hlen + 2;           /* "host: unknown": we name it below */
-		if (strncmp(why, "cannot connect", 14) == 0)   /* already names the address */
+			reason = why + hlen + 2;             /* "host: unknown": we name it below */
+		if (strncmp(why, "cannot connect", 14) == 0) /* already names the address */
 			snprintf(err, NET_ERR_LEN, "%s", why);
 		else
-			snprintf(err, NET_ERR_LEN, strchr(host, ':') ? "cannot connect to [%s]:%d: %s"
-			         : "cannot connect to %s:%d: %s", host, port, reason);
+			snprintf(err, NET_ERR_LEN,
+			         strchr(host, ':') ? "cannot connect to [%s]:%d: %s"
+			                           : "cannot connect to %s:%d: %s",
+			         host, port, reason);
 		errno = saved;
 		return -1;
 	}
@@ -295,8 +294,10 @@ void client_attach(struct client *c, int fd, const struct net_keepalive *ka)
 
 static void dial_error(const struct client_dial *d, char err[NET_ERR_LEN])
 {
-	snprintf(err, NET_ERR_LEN, strchr(d->host, ':') ? "cannot connect to [%s]:%d: %s"
-	         : "cannot connect to %s:%d: %s", d->host, d->port, d->why);
+	snprintf(err, NET_ERR_LEN,
+	         strchr(d->host, ':') ? "cannot connect to [%s]:%d: %s"
+	                              : "cannot connect to %s:%d: %s",
+	         d->host, d->port, d->why);
 }
 
 /* Starts connecting to the next untried address: 1 connected, 0 in progress,
@@ -326,8 +327,11 @@ static int dial_next(struct client_dial *d, char err[NET_ERR_LEN])
 
 int client_dial_start(struct client_dial *d, const char *host, int port, char err[NET_ERR_LEN])
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-	                          .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICSERV,
+	};
 	char portstr[8];
 
 	memset(d, 0, sizeof *d);
@@ -484,7 +488,7 @@ size_t client_unacked(const struct client *c)
 int client_read(struct client *c)
 {
 	if (c->roff < c->rlen)
-		return 1;                    /* still holding undecoded bytes: decode first */
+		return 1; /* still holding undecoded bytes: decode first */
 	ssize_t n = read(c->fd, c->rbuf, CLIENT_RBUF);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -521,8 +525,8 @@ enum client_next client_next_frame(struct client *c, const unsigned char **paylo
 
 	if (c->roff == c->rlen)
 		return CLIENT_NEXT_NONE;
-	enum tpkt_status st = tpkt_decode(&c->dec, c->rbuf + c->roff, c->rlen - c->roff,
-	                                  &used, payload, len);
+	enum tpkt_status st =
+		tpkt_decode(&c->dec, c->rbuf + c->roff, c->rlen - c->roff, &used, payload, len);
 	c->roff += used;
 	if (st == TPKT_NEED_MORE)
 		return CLIENT_NEXT_NONE;

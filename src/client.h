@@ -28,30 +28,36 @@ const char *client_addr_pick(const char *arg, const char *env);
 /* ---- server messages (pure) ---- */
 
 enum client_kind {
-	CLIENT_OK, CLIENT_ERR,                              /* replies */
-	CLIENT_MSG, CLIENT_JOIN, CLIENT_LEAVE, CLIENT_NICK, /* events */
-	CLIENT_UNKNOWN,                                     /* a word we don't know */
+	/* replies */
+	CLIENT_OK,
+	CLIENT_ERR,
+	/* events */
+	CLIENT_MSG,
+	CLIENT_JOIN,
+	CLIENT_LEAVE,
+	CLIENT_NICK,
+	CLIENT_UNKNOWN, /* a word we don't know */
 };
 
 /* What a message is to this connection (set by client_next). */
 enum client_role {
-	CLIENT_GREETING,         /* the first message: OK when welcome, ERR when refused */
-	CLIENT_REPLY,            /* answers the oldest command still owed; tag says which */
-	CLIENT_NOTICE,           /* OK/ERR nobody asked for ("server shutting down") */
-	CLIENT_EVENT,            /* chat: MSG, JOIN, LEAVE, NICK (and unknown words) */
+	CLIENT_GREETING, /* the first message: OK when welcome, ERR when refused */
+	CLIENT_REPLY,    /* answers the oldest command still owed; tag says which */
+	CLIENT_NOTICE,   /* OK/ERR nobody asked for ("server shutting down") */
+	CLIENT_EVENT,    /* chat: MSG, JOIN, LEAVE, NICK (and unknown words) */
 };
 
 /* Points into the payload; valid until the next client_next or client_read. */
 struct client_msg {
 	enum client_kind kind;
 	enum client_role role;
-	int tag;                 /* CLIENT_REPLY: the tag given to client_send */
-	const char *text;        /* the whole payload */
+	int tag;          /* CLIENT_REPLY: the tag given to client_send */
+	const char *text; /* the whole payload */
 	size_t len;
-	const char *nick;        /* events: who (NICK: the old name) */
+	const char *nick; /* events: who (NICK: the old name) */
 	size_t nick_len;
-	const char *arg;         /* OK/ERR: after the word; MSG: the text; */
-	size_t arg_len;          /* LEAVE: the reason; NICK: the new name */
+	const char *arg; /* OK/ERR: after the word; MSG: the text; */
+	size_t arg_len;  /* LEAVE: the reason; NICK: the new name */
 };
 
 /* Splits a payload into kind, nick and arg; role is CLIENT_EVENT for events,
@@ -80,7 +86,7 @@ bool client_greeting_nick(const struct client_msg *m, const char **nick, size_t 
 struct client_draft {
 	char *text;
 	size_t len, cap;
-	bool open;               /* some lines are in, more will follow */
+	bool open; /* some lines are in, more will follow */
 };
 
 void client_draft_init(struct client_draft *d);
@@ -101,9 +107,9 @@ struct client {
 	int fd;
 	struct tpkt_decoder dec;
 	struct outq out;
-	unsigned char *rbuf;     /* bytes read and not yet decoded: [roff, rlen) */
+	unsigned char *rbuf; /* bytes read and not yet decoded: [roff, rlen) */
 	size_t roff, rlen;
-	int *tags;               /* commands owed a reply, oldest first (a ring) */
+	int *tags; /* commands owed a reply, oldest first (a ring) */
 	size_t tag_head, tag_count, tag_cap;
 	bool greeted;
 	char error[NET_ERR_LEN]; /* why the connection broke, for the user */
@@ -125,11 +131,11 @@ void client_close(struct client *c);
  * POLLOUT and bounds each attempt with its own timer. Name lookup itself
  * (getaddrinfo) blocks: numeric addresses and /etc/hosts answer at once. */
 struct client_dial {
-	struct addrinfo *res, *next;   /* all addresses; those not tried yet */
-	int fd;                        /* the attempt in progress, or -1 */
+	struct addrinfo *res, *next; /* all addresses; those not tried yet */
+	int fd;                      /* the attempt in progress, or -1 */
 	char host[256];
 	int port;
-	char why[NET_ERR_LEN];         /* the last attempt's failure */
+	char why[NET_ERR_LEN]; /* the last attempt's failure */
 };
 
 /* 1: connected at once, 0: in progress (poll d->fd), -1: failed, err says
@@ -166,9 +172,9 @@ size_t client_owed(const struct client *c);
 int client_read(struct client *c);
 
 enum client_next {
-	CLIENT_NEXT_NONE,        /* nothing complete in what was read */
-	CLIENT_NEXT_MSG,         /* *m holds one message */
-	CLIENT_NEXT_BROKEN,      /* the server broke framing; c->error says how */
+	CLIENT_NEXT_NONE,   /* nothing complete in what was read */
+	CLIENT_NEXT_MSG,    /* *m holds one message */
+	CLIENT_NEXT_BROKEN, /* the server broke framing; c->error says how */
 };
 enum client_next client_next(struct client *c, struct client_msg *m);
 /* The same, for frames that are not messages (a download's data): the next

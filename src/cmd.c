@@ -6,10 +6,10 @@
 #include <strings.h>
 #include <string.h>
 
-#define CMD_SHOW_VERB 64     /* bytes of an unknown verb echoed back */
+#define CMD_SHOW_VERB 64 /* bytes of an unknown verb echoed back */
 
-void cmd_split(const char *line, size_t len, const char **verb, size_t *vlen,
-               const char **arg, size_t *alen)
+void cmd_split(const char *line, size_t len, const char **verb, size_t *vlen, const char **arg,
+               size_t *alen)
 {
 	const char *sp = memchr(line, ' ', len);
 

@@ -11,8 +11,8 @@ typedef void cmd_fn(struct conn *c, const char *arg, size_t len);
 
 struct cmd_def {
 	const char *name;
-	const char *usage;       /* "ECHO <text>" */
-	const char *summary;     /* "reply with the text" */
+	const char *usage;   /* "ECHO <text>" */
+	const char *summary; /* "reply with the text" */
 	cmd_fn *fn;
 };
 
@@ -20,8 +20,8 @@ struct cmd_def {
 extern const struct cmd_def cmd_table[];
 
 /* Splits a command into verb and argument. */
-void cmd_split(const char *line, size_t len, const char **verb, size_t *vlen,
-               const char **arg, size_t *alen);
+void cmd_split(const char *line, size_t len, const char **verb, size_t *vlen, const char **arg,
+               size_t *alen);
 /* Finds a verb in the table, ignoring case; NULL if unknown. */
 const struct cmd_def *cmd_find(const char *verb, size_t vlen);
 /* Runs one command for c: the handler replies, or "ERR unknown command: VERB". */

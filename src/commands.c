@@ -18,10 +18,7 @@
 /* The longest chat text: its MSG event must still fit in one TPKT frame. */
 #define SAY_MAX (TPKT_MAX_PAYLOAD - (sizeof "MSG  " - 1) - NICK_MAX_BYTES)
 
-static void cmd_echo(struct conn *c, const char *arg, size_t len)
-{
-	conn_reply(c, "OK", arg, len);
-}
+static void cmd_echo(struct conn *c, const char *arg, size_t len) { conn_reply(c, "OK", arg, len); }
 
 static void cmd_time(struct conn *c, const char *arg, size_t len)
 {
@@ -95,6 +92,7 @@ static void cmd_who(struct conn *c, const char *arg, size_t len)
 		if (n + 1 + l > cap)
 			break;
 		text[n++] = ' ';
+		/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): counted, no NUL */
 		memcpy(text + n, nick, l);
 		n += l;
 	}
@@ -112,8 +110,8 @@ const struct cmd_def cmd_table[] = {
 	{ "SAY", "SAY <text>", "send the text to everyone else in the room", cmd_say },
 	{ "NICK", "NICK <name>", "change your nickname", cmd_nick },
 	{ "WHO", "WHO", "count and list the people in the room", cmd_who },
-	{ "LIST", "LIST [<from>]", "the stored files: a count, then one \"<size> <name>\" line each",
-	  xfer_cmd_list },
+	{ "LIST", "LIST [<from>]",
+	  "the stored files: a count, then one \"<size> <name>\" line each", xfer_cmd_list },
 	{ "UPLOAD", "UPLOAD <name> <size> [<sha256> <token>]",
 	  "store a file: after \"OK <offset>\", send the bytes from that offset", xfer_cmd_upload },
 	{ "DOWNLOAD", "DOWNLOAD <name> [<offset> [<sha256>]]",

@@ -10,10 +10,13 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
 	size_t need;
 	unsigned int cp;
 
+	/* Lead bytes: one range a line reads best as a table. */
+	/* clang-format off */
 	if (s[0] >= 0xc2 && s[0] <= 0xdf) { need = 2; cp = s[0] & 0x1f; }
 	else if (s[0] >= 0xe0 && s[0] <= 0xef) { need = 3; cp = s[0] & 0x0f; }
 	else if (s[0] >= 0xf0 && s[0] <= 0xf4) { need = 4; cp = s[0] & 0x07; }
 	else return 0;
+	/* clang-format on */
 	if (len < need)
 		return 0;
 	for (size_t i = 1; i < need; i++) {
@@ -27,6 +30,14 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
 	    (need == 4 && (cp < 0x10000 || cp > 0x10ffff)))
 		return 0;
 	return need;
+}
+
+/* A backslash and a letter, such as \n: two bytes, no terminating NUL. */
+static size_t escape_pair(char tmp[8], char letter)
+{
+	tmp[0] = '\\';
+	tmp[1] = letter;
+	return 2;
 }
 
 /* Writes the printable form of the byte sequence at s into tmp; returns its
@@ -46,10 +57,10 @@ static size_t escape_one(char tmp[8], const unsigned char *s, size_t len, size_t
 		return seq;
 	}
 	switch (s[0]) {
-	case '\n': memcpy(tmp, "\\n", 2); return 2;
-	case '\r': memcpy(tmp, "\\r", 2); return 2;
-	case '\t': memcpy(tmp, "\\t", 2); return 2;
-	case '\\': memcpy(tmp, "\\\\", 2); return 2;
+	case '\n': return escape_pair(tmp, 'n');
+	case '\r': return escape_pair(tmp, 'r');
+	case '\t': return escape_pair(tmp, 't');
+	case '\\': return escape_pair(tmp, '\\');
 	default: return (size_t)snprintf(tmp, 8, "\\x%02x", s[0]);
 	}
 }
@@ -57,7 +68,7 @@ static size_t escape_one(char tmp[8], const unsigned char *s, size_t len, size_t
 char *escape_text(char *out, size_t outsz, const char *text, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	size_t o = 0, i = 0, mark = 0;     /* mark: the last cut point with room for "..." */
+	size_t o = 0, i = 0, mark = 0; /* mark: the last cut point with room for "..." */
 
 	if (outsz == 0)
 		return out;
@@ -65,7 +76,7 @@ char *escape_text(char *out, size_t outsz, const char *text, size_t len)
 		char tmp[8];
 		size_t used, n = escape_one(tmp, s + i, len - i, &used);
 
-		if (o + n + 1 > outsz) {         /* this one doesn't fit: cut at the mark */
+		if (o + n + 1 > outsz) { /* this one doesn't fit: cut at the mark */
 			if (outsz < 4)
 				out[0] = '\0';
 			else

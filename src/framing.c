@@ -25,29 +25,20 @@ enum framing_kind framing_detect(unsigned char first_byte)
 	return first_byte == TPKT_VERSION ? FRAMING_TPKT : FRAMING_LINE;
 }
 
-const char *framing_name(enum framing_kind kind)
-{
-	return kind == FRAMING_TPKT ? "tpkt" : "line";
-}
+const char *framing_name(enum framing_kind kind) { return kind == FRAMING_TPKT ? "tpkt" : "line"; }
 
-static enum frame_result decode_line(struct line_decoder *d, const void *in, size_t n,
-                                     size_t *used, const char **cmd, size_t *len,
-                                     const char **error)
+static enum frame_result decode_line(struct line_decoder *d, const void *in, size_t n, size_t *used,
+                                     const char **cmd, size_t *len, const char **error)
 {
 	switch (line_decode(d, in, n, used, cmd, len)) {
-	case LINE_FRAME:
-		return FRAME_OK;
-	case LINE_TOO_LONG:
-		*error = "line too long";
-		return FRAME_REJECT;
-	default:
-		return FRAME_NEED_MORE;
+	case LINE_FRAME: return FRAME_OK;
+	case LINE_TOO_LONG: *error = "line too long"; return FRAME_REJECT;
+	default: return FRAME_NEED_MORE;
 	}
 }
 
-static enum frame_result decode_tpkt(struct tpkt_decoder *d, const void *in, size_t n,
-                                     size_t *used, const char **cmd, size_t *len,
-                                     const char **error)
+static enum frame_result decode_tpkt(struct tpkt_decoder *d, const void *in, size_t n, size_t *used,
+                                     const char **cmd, size_t *len, const char **error)
 {
 	const unsigned char *payload;
 	enum tpkt_status st = tpkt_decode(d, in, n, used, &payload, len);
@@ -105,8 +96,8 @@ static struct blob *encode_lines(const char *head, size_t hlen, const char *body
 	return b;
 }
 
-struct blob *framing_encode(enum framing_kind kind, const char *head, size_t hlen,
-                            const char *body, size_t blen)
+struct blob *framing_encode(enum framing_kind kind, const char *head, size_t hlen, const char *body,
+                            size_t blen)
 {
 	if (kind == FRAMING_TPKT)
 		return encode_tpkt(head, hlen, body, blen);

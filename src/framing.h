@@ -14,10 +14,10 @@
 enum framing_kind { FRAMING_LINE, FRAMING_TPKT, FRAMING_COUNT };
 
 enum frame_result {
-	FRAME_NEED_MORE,         /* everything consumed, nothing complete */
-	FRAME_OK,                /* one command */
-	FRAME_REJECT,            /* a bad frame that was skipped: reply with the error, go on */
-	FRAME_FATAL,             /* the stream can't be trusted: reply with the error, close */
+	FRAME_NEED_MORE, /* everything consumed, nothing complete */
+	FRAME_OK,        /* one command */
+	FRAME_REJECT,    /* a bad frame that was skipped: reply with the error, go on */
+	FRAME_FATAL,     /* the stream can't be trusted: reply with the error, close */
 };
 
 struct framer {
@@ -42,7 +42,7 @@ const char *framing_name(enum framing_kind kind);
  *        stays readable by telnet users), or "head\n" when body is empty;
  *  tpkt: one frame whose payload is head and body, byte for byte.
  * A TPKT payload is cut at TPKT_MAX_PAYLOAD; callers keep messages below it. */
-struct blob *framing_encode(enum framing_kind kind, const char *head, size_t hlen,
-                            const char *body, size_t blen);
+struct blob *framing_encode(enum framing_kind kind, const char *head, size_t hlen, const char *body,
+                            size_t blen);
 
 #endif

@@ -8,16 +8,14 @@
 /* Buffers up to this size stay between lines; bigger ones are released. */
 #define LINE_KEEP_CAP 4096
 
-enum {
-	IAC = 255, SB = 250, SE = 240, WILL = 251, DONT = 254,
-};
+enum { IAC = 255, SB = 250, SE = 240, WILL = 251, DONT = 254 };
 
 enum telnet_state {
-	TN_DATA,                 /* ordinary bytes */
-	TN_IAC,                  /* after IAC */
-	TN_OPTION,               /* after IAC WILL/WONT/DO/DONT: one option byte follows */
-	TN_SUB,                  /* inside IAC SB ... IAC SE */
-	TN_SUB_IAC,              /* IAC inside a subnegotiation */
+	TN_DATA,    /* ordinary bytes */
+	TN_IAC,     /* after IAC */
+	TN_OPTION,  /* after IAC WILL/WONT/DO/DONT: one option byte follows */
+	TN_SUB,     /* inside IAC SB ... IAC SE */
+	TN_SUB_IAC, /* IAC inside a subnegotiation */
 };
 
 void line_decoder_init(struct line_decoder *d, size_t max)
@@ -60,15 +58,14 @@ static int telnet_filter(struct line_decoder *d, unsigned char c)
 		return 0;
 	case TN_IAC:
 		d->telnet = c >= WILL && c <= DONT ? TN_OPTION : c == SB ? TN_SUB : TN_DATA;
-		return c == IAC;     /* IAC IAC is a literal 0xFF */
-	case TN_OPTION:
-		d->telnet = TN_DATA;
-		return 0;
+		return c == IAC; /* IAC IAC is a literal 0xFF */
+	case TN_OPTION: d->telnet = TN_DATA; return 0;
 	case TN_SUB:
 		if (c == IAC)
 			d->telnet = TN_SUB_IAC;
 		return 0;
-	default:                 /* TN_SUB_IAC */
+	default:
+		/* TN_SUB_IAC */
 		d->telnet = c == SE ? TN_DATA : TN_SUB;
 		return 0;
 	}
@@ -80,7 +77,7 @@ static enum line_status finish_line(struct line_decoder *d, const char **line, s
 		d->len--;
 	*line = d->buf ? d->buf : "";
 	*len = d->len;
-	d->len = 0;   /* the bytes stay readable until the next call */
+	d->len = 0; /* the bytes stay readable until the next call */
 	return LINE_FRAME;
 }
 

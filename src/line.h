@@ -9,16 +9,16 @@
 #include <stddef.h>
 
 enum line_status {
-	LINE_NEED_MORE,          /* all input consumed, no complete line yet */
-	LINE_FRAME,              /* one line decoded */
-	LINE_TOO_LONG,           /* a line passed max; its rest will be skipped */
+	LINE_NEED_MORE, /* all input consumed, no complete line yet */
+	LINE_FRAME,     /* one line decoded */
+	LINE_TOO_LONG,  /* a line passed max; its rest will be skipped */
 };
 
-struct line_decoder {        /* private; shown so callers can embed it */
+struct line_decoder { /* private; shown so callers can embed it */
 	size_t max;
-	char *buf;               /* partial line, allocated when a line spans reads */
+	char *buf; /* partial line, allocated when a line spans reads */
 	size_t len, cap;
-	int telnet;              /* IAC parser state */
+	int telnet; /* IAC parser state */
 	bool discarding;
 };
 

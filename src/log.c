@@ -11,7 +11,7 @@
 
 static enum log_level log_level = LOG_INFO;
 static const char *log_ident = "bottled";
-static int log_plain;   /* client: "ident: msg", no timestamp */
+static int log_plain; /* client: "ident: msg", no timestamp */
 
 void log_set_level(enum log_level level) { log_level = level; }
 enum log_level log_get_level(void) { return log_level; }
@@ -51,7 +51,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	errno = saved;
 }
 
-static _Noreturn void vfatal(int status, int with_errno, const char *fmt, va_list ap)
+/* The line of fatal and fatalx; errno is read before anything can change it. */
+static void vfatal_line(int with_errno, const char *fmt, va_list ap)
 {
 	int saved = errno;
 	char line[2048];
@@ -61,19 +62,22 @@ static _Noreturn void vfatal(int status, int with_errno, const char *fmt, va_lis
 		fprintf(stderr, "%s: %s: %s\n", log_ident, line, strerror(saved));
 	else
 		fprintf(stderr, "%s: %s\n", log_ident, line);
-	exit(status);
 }
 
 void fatal(int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vfatal(status, 1, fmt, ap);
+	vfatal_line(1, fmt, ap);
+	va_end(ap);
+	exit(status);
 }
 
 void fatalx(int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vfatal(status, 0, fmt, ap);
+	vfatal_line(0, fmt, ap);
+	va_end(ap);
+	exit(status);
 }

@@ -24,14 +24,14 @@ static int parse_port(const char *s, int *port)
 	return 0;
 }
 
-int net_split_hostport(const char *spec, int default_port, char *host, size_t hostsz,
-                       int *port, char err[NET_ERR_LEN])
+int net_split_hostport(const char *spec, int default_port, char *host, size_t hostsz, int *port,
+                       char err[NET_ERR_LEN])
 {
 	const char *h = spec, *colon;
 	size_t hlen;
 
 	*port = default_port;
-	if (spec[0] == '[') {                       /* [v6] or [v6]:port */
+	if (spec[0] == '[') { /* [v6] or [v6]:port */
 		const char *close = strchr(spec, ']');
 		if (!close) {
 			snprintf(err, NET_ERR_LEN, "%s: missing ']'", spec);
@@ -46,7 +46,7 @@ int net_split_hostport(const char *spec, int default_port, char *host, size_t ho
 		}
 	} else {
 		colon = strrchr(spec, ':');
-		if (colon && strchr(spec, ':') != colon)   /* bare IPv6 without a port */
+		if (colon && strchr(spec, ':') != colon) /* bare IPv6 without a port */
 			colon = NULL;
 		hlen = colon ? (size_t)(colon - spec) : strlen(spec);
 	}
@@ -63,21 +63,39 @@ int net_split_hostport(const char *spec, int default_port, char *host, size_t ho
 	return 0;
 }
 
+/* One number of a keepalive spec, 1..max, ended by sep; *s moves past sep. */
+static int parse_keepalive_field(const char **s, char sep, long max, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(*s, &end, 10);
+	if (errno || end == *s || *end != sep || v < 1 || v > max)
+		return -1;
+	*out = (int)v;
+	*s = sep ? end + 1 : end;
+	return 0;
+}
+
 int net_parse_keepalive(const char *spec, struct net_keepalive *ka)
 {
-	char tail;
-	if (sscanf(spec, "%d,%d,%d%c", &ka->idle, &ka->interval, &ka->count, &tail) != 3)
+	struct net_keepalive k;
+	const char *s = spec;
+
+	if (parse_keepalive_field(&s, ',', 32767, &k.idle) < 0 ||
+	    parse_keepalive_field(&s, ',', 32767, &k.interval) < 0 ||
+	    parse_keepalive_field(&s, '\0', 127, &k.count) < 0)
 		return -1;
-	if (ka->idle < 1 || ka->interval < 1 || ka->count < 1 ||
-	    ka->idle > 32767 || ka->interval > 32767 || ka->count > 127)
-		return -1;
+	*ka = k;
 	return 0;
 }
 
 static struct addrinfo *resolve(const char *host, int port, int flags, char err[NET_ERR_LEN])
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-	                          .ai_flags = flags | AI_NUMERICSERV };
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = flags | AI_NUMERICSERV,
+	};
 	struct addrinfo *res;
 	char portstr[8];
 
@@ -94,8 +112,8 @@ static struct addrinfo *resolve(const char *host, int port, int flags, char err[
 static void addr_err(char err[NET_ERR_LEN], const char *what, const char *host, int port)
 {
 	int saved = errno;
-	snprintf(err, NET_ERR_LEN, strchr(host, ':') ? "%s [%s]:%d: %s" : "%s %s:%d: %s",
-	         what, host, port, strerror(saved));
+	snprintf(err, NET_ERR_LEN, strchr(host, ':') ? "%s [%s]:%d: %s" : "%s %s:%d: %s", what,
+	         host, port, strerror(saved));
 	errno = saved;
 }
 
@@ -111,7 +129,7 @@ int net_listen(const char *host, int port, int backlog, char err[NET_ERR_LEN])
 		goto fail;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (res->ai_family == AF_INET6)   /* [::]:port means IPv6 only; add 0.0.0.0 for v4 */
+	if (res->ai_family == AF_INET6) /* [::]:port means IPv6 only; add 0.0.0.0 for v4 */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
 		addr_err(err, "cannot listen on", host, port);
@@ -202,8 +220,7 @@ int net_set_nodelay(int fd)
 int net_set_keepalive(int fd, const struct net_keepalive *ka)
 {
 	int one = 1;
-	unsigned int user_timeout_ms =
-		(unsigned int)(ka->idle + ka->interval * ka->count) * 1000u;
+	unsigned int user_timeout_ms = (unsigned int)(ka->idle + ka->interval * ka->count) * 1000u;
 
 	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &ka->idle, sizeof ka->idle) < 0 ||
@@ -235,9 +252,12 @@ const char *net_addr_text(const struct sockaddr_storage *sa, char out[NET_ADDR_L
 
 const char *net_local_text(int fd, char out[NET_ADDR_LEN])
 {
-	struct sockaddr_storage sa;
+	/* Initialised because the analyzer cannot see getsockname fill it in. */
+	struct sockaddr_storage sa = { .ss_family = AF_UNSPEC };
 	socklen_t len = sizeof sa;
-	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-		return strcpy(out, "?");
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		snprintf(out, NET_ADDR_LEN, "?");
+		return out;
+	}
 	return net_addr_text(&sa, out);
 }

@@ -9,18 +9,18 @@
 #include <sys/socket.h>
 
 #define NET_ERR_LEN 256
-#define NET_ADDR_LEN 64    /* "[ipv6]:port" and NUL */
+#define NET_ADDR_LEN 64 /* "[ipv6]:port" and NUL */
 
 struct net_keepalive {
-	int idle;              /* seconds of silence before the first probe */
-	int interval;          /* seconds between probes */
-	int count;             /* unanswered probes before the peer is dead */
+	int idle;     /* seconds of silence before the first probe */
+	int interval; /* seconds between probes */
+	int count;    /* unanswered probes before the peer is dead */
 };
 
 /* Splits "HOST:PORT", "[V6]:PORT", "HOST" (port = default_port) into host and port.
  * 0 on success, -1 with err filled. */
-int net_split_hostport(const char *spec, int default_port, char *host, size_t hostsz,
-                       int *port, char err[NET_ERR_LEN]);
+int net_split_hostport(const char *spec, int default_port, char *host, size_t hostsz, int *port,
+                       char err[NET_ERR_LEN]);
 /* Parses "IDLE,INTERVAL,COUNT" (positive integers). */
 int net_parse_keepalive(const char *spec, struct net_keepalive *ka);
 

@@ -44,7 +44,7 @@ static bool nick_utf8_next(const unsigned char *s, size_t len, size_t *pos, uint
 		n = 4;
 		c = b & 0x07;
 	} else {
-		return false;   /* continuation byte or 0xf8..0xff as a lead */
+		return false; /* continuation byte or 0xf8..0xff as a lead */
 	}
 	if (len - *pos < n)
 		return false;
@@ -95,8 +95,8 @@ static bool nick_char_ok(uint32_t c)
 	locale_t loc;
 
 	if (c < 0x80)
-		return nick_is_ascii_letter(c) || (c >= '0' && c <= '9') || c == '_' ||
-		       c == '-' || c == '.' || c == '[' || c == ']';
+		return nick_is_ascii_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+		       c == '.' || c == '[' || c == ']';
 	loc = nick_locale();
 	return loc != (locale_t)0 && iswalpha_l((wint_t)c, loc);
 }

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LABEL_MAX 24             /* columns of the name on the bar */
-#define BAR_MIN 10               /* narrower than this: no bar at all */
-#define SMOOTHING 0.3            /* weight of the newest sample */
+#define LABEL_MAX 24  /* columns of the name on the bar */
+#define BAR_MIN 10    /* narrower than this: no bar at all */
+#define SMOOTHING 0.3 /* weight of the newest sample */
 
 void progress_init(struct progress *p, uint64_t total, uint64_t done, double now)
 {
@@ -23,7 +23,7 @@ void progress_sample(struct progress *p, uint64_t done, double now)
 	double dt = now - p->last_t;
 
 	if (dt < PROGRESS_INTERVAL / 2)
-		return;                          /* too short to measure anything */
+		return; /* too short to measure anything */
 	double moved = done >= p->last_done ? (double)(done - p->last_done) : 0;
 	double instant = moved / dt;
 	p->rate = p->rate > 0 ? (1 - SMOOTHING) * p->rate + SMOOTHING * instant : instant;
@@ -104,7 +104,7 @@ char *progress_bar(char *out, size_t outsz, const struct progress *p, const char
 	snprintf(tail, sizeof tail, " %s / %s  %s/s  ETA %s", have, total, rate, eta);
 
 	int head = snprintf(out, outsz, "%s %3d%% ", name, (int)(frac * 100));
-	int bar = width - head - (int)strlen(tail) - 2;    /* columns between [ and ] */
+	int bar = width - head - (int)strlen(tail) - 2; /* columns between [ and ] */
 	if (head < 0 || (size_t)head >= outsz)
 		return out;
 	if (bar >= BAR_MIN && (size_t)head + (size_t)bar + 3 + strlen(tail) < outsz) {

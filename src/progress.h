@@ -7,13 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROGRESS_INTERVAL 0.1    /* redraw at most this often (seconds) */
+#define PROGRESS_INTERVAL 0.1 /* redraw at most this often (seconds) */
 
 struct progress {
-	uint64_t total;          /* the size the transfer ends at */
-	double last_t;           /* the previous sample */
+	uint64_t total; /* the size the transfer ends at */
+	double last_t;  /* the previous sample */
 	uint64_t last_done;
-	double rate;             /* bytes per second, smoothed; 0 while unknown */
+	double rate; /* bytes per second, smoothed; 0 while unknown */
 };
 
 void progress_init(struct progress *p, uint64_t total, uint64_t done, double now);

@@ -4,13 +4,13 @@
 
 #include <string.h>
 
-#define LIMIT_SLACK 1e-6                  /* rounding in the token arithmetic */
+#define LIMIT_SLACK 1e-6 /* rounding in the token arithmetic */
 
 void ratelimit_init(struct ratelimit *l, uint64_t rate, double now)
 {
 	memset(l, 0, sizeof *l);
 	l->rate = (double)rate;
-	l->quantum = l->rate / 10;              /* about ten grants a second */
+	l->quantum = l->rate / 10; /* about ten grants a second */
 	if (l->quantum > TPKT_MAX_PAYLOAD)
 		l->quantum = TPKT_MAX_PAYLOAD;
 	if (l->quantum < 1)

@@ -8,11 +8,11 @@
 #include <stdint.h>
 
 struct ratelimit {
-	double rate;             /* bytes per second; 0: no limit */
-	double tokens;           /* bytes that may go now; negative: a debt */
-	double burst;            /* the most tokens saved up */
-	double quantum;          /* the smallest grant worth waking up for */
-	double last;             /* when tokens were last refilled */
+	double rate;    /* bytes per second; 0: no limit */
+	double tokens;  /* bytes that may go now; negative: a debt */
+	double burst;   /* the most tokens saved up */
+	double quantum; /* the smallest grant worth waking up for */
+	double last;    /* when tokens were last refilled */
 };
 
 void ratelimit_init(struct ratelimit *l, uint64_t rate, double now);

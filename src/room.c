@@ -18,7 +18,7 @@ struct nick_entry {
 struct room {
 	struct member **members;
 	size_t count, cap;
-	struct nick_entry **buckets;   /* folded nick -> member */
+	struct nick_entry **buckets; /* folded nick -> member */
 	size_t nbuckets;
 	unsigned long next_guest;
 };
@@ -26,7 +26,8 @@ struct room {
 struct blob *room_msg_encoded(struct room_msg *msg, enum framing_kind kind)
 {
 	if (!msg->encoded[kind])
-		msg->encoded[kind] = framing_encode(kind, msg->head, msg->hlen, msg->body, msg->blen);
+		msg->encoded[kind] =
+			framing_encode(kind, msg->head, msg->hlen, msg->body, msg->blen);
 	return msg->encoded[kind];
 }
 
@@ -40,6 +41,7 @@ struct room *room_new(void)
 {
 	struct room *room = xcalloc(1, sizeof *room);
 	room->nbuckets = 1024;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of chain heads (pointers) */
 	room->buckets = xcalloc(room->nbuckets, sizeof *room->buckets);
 	room->next_guest = 1;
 	return room;
@@ -66,7 +68,7 @@ struct member *room_member(const struct room *room, size_t i) { return room->mem
 
 static size_t key_hash(const char *key)
 {
-	size_t h = 5381;                        /* djb2: short keys, not attacker-sized */
+	size_t h = 5381; /* djb2: short keys, not attacker-sized */
 	for (; *key; key++)
 		h = h * 33 + (unsigned char)*key;
 	return h;
@@ -83,6 +85,7 @@ static struct nick_entry **nick_slot(struct room *room, const char *key)
 static void nick_table_grow(struct room *room)
 {
 	size_t n = room->nbuckets * 2;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of chain heads (pointers) */
 	struct nick_entry **b = xcalloc(n, sizeof *b);
 	for (size_t i = 0; i < room->nbuckets; i++)
 		for (struct nick_entry *e = room->buckets[i], *next; e; e = next) {
@@ -109,7 +112,7 @@ static void nick_claim(struct room *room, struct member *m, const char *nick, si
 	struct nick_entry *e = xcalloc(1, sizeof *e);
 	nick_fold(nick, len, e->key);
 	e->member = m;
-	*nick_slot(room, e->key) = e;          /* the end of its chain: the key is new */
+	*nick_slot(room, e->key) = e; /* the end of its chain: the key is new */
 	memcpy(m->nick, nick, len);
 	m->nick[len] = '\0';
 	if (room->count > room->nbuckets)
@@ -161,6 +164,7 @@ void room_join(struct room *room, struct member *m)
 	nick_claim(room, m, guest, (size_t)n);
 	if (room->count == room->cap) {
 		room->cap = room->cap ? room->cap * 2 : 64;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of member pointers */
 		room->members = xrealloc(room->members, room->cap * sizeof *room->members);
 	}
 	room->members[room->count++] = m;

@@ -14,9 +14,9 @@
 
 /* One message to many members, encoded at most once per framing and shared. */
 struct room_msg {
-	const char *head;        /* "MSG Guest1 ", "JOIN Guest1", ... */
+	const char *head; /* "MSG Guest1 ", "JOIN Guest1", ... */
 	size_t hlen;
-	const char *body;        /* the user's text, may hold newlines */
+	const char *body; /* the user's text, may hold newlines */
 	size_t blen;
 	struct blob *encoded[FRAMING_COUNT];
 };
@@ -32,20 +32,20 @@ struct member_ops {
 struct member {
 	const struct member_ops *ops;
 	char nick[NICK_MAX_BYTES + 1];
-	size_t slot;             /* private: index + 1 in the room, 0 when outside */
+	size_t slot; /* private: index + 1 in the room, 0 when outside */
 };
 
 struct room;
 
 struct room *room_new(void);
-void room_free(struct room *room);          /* members must have left */
+void room_free(struct room *room); /* members must have left */
 
 /* Membership. join gives the member a fresh GuestN name and tells the others. */
 void room_join(struct room *room, struct member *m);
 void room_leave(struct room *room, struct member *m, const char *reason);
 static inline bool room_has(const struct member *m) { return m->slot != 0; }
 size_t room_count(const struct room *room);
-struct member *room_member(const struct room *room, size_t i);   /* 0 <= i < count */
+struct member *room_member(const struct room *room, size_t i); /* 0 <= i < count */
 
 /* Chat. Results are nick_status values, plus ROOM_NICK_TAKEN. */
 #define ROOM_NICK_TAKEN (-1)

@@ -13,14 +13,13 @@ size_t timefmt_rfc3339(char out[TIMEFMT_RFC3339_LEN], const struct timespec *ts)
 		out[0] = '\0';
 		return 0;
 	}
-	long off = tm.tm_gmtoff;           /* seconds east of UTC */
+	long off = tm.tm_gmtoff; /* seconds east of UTC */
 	char sign = off < 0 ? '-' : '+';
 	off = labs(off);
 	int n = snprintf(out, TIMEFMT_RFC3339_LEN,
-	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03ld%c%02ld:%02ld",
-	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	                 tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000L,
-	                 sign, off / 3600, (off / 60) % 60);
+	                 "%04d-%02d-%02dT%02d:%02d:%02d.%03ld%c%02ld:%02ld", tm.tm_year + 1900,
+	                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	                 ts->tv_nsec / 1000000L, sign, off / 3600, (off / 60) % 60);
 	return n < 0 ? 0 : (size_t)n;
 }
 

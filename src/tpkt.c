@@ -56,10 +56,8 @@ static enum tpkt_status tpkt_check_hdr_byte(struct tpkt_decoder *d)
 	size_t total;
 
 	switch (d->hdr_have) {
-	case 1:
-		return d->hdr[0] == TPKT_VERSION ? TPKT_NEED_MORE : TPKT_BAD_VERSION;
-	case 2:
-		return d->hdr[1] == 0 ? TPKT_NEED_MORE : TPKT_BAD_RESERVED;
+	case 1: return d->hdr[0] == TPKT_VERSION ? TPKT_NEED_MORE : TPKT_BAD_VERSION;
+	case 2: return d->hdr[1] == 0 ? TPKT_NEED_MORE : TPKT_BAD_RESERVED;
 	case TPKT_HDR_LEN:
 		total = (size_t)d->hdr[2] << 8 | d->hdr[3];
 		if (total < TPKT_HDR_LEN)
@@ -68,15 +66,14 @@ static enum tpkt_status tpkt_check_hdr_byte(struct tpkt_decoder *d)
 			return TPKT_TOO_LONG;
 		d->want = total - TPKT_HDR_LEN;
 		return TPKT_NEED_MORE;
-	default:
-		return TPKT_NEED_MORE;
+	default: return TPKT_NEED_MORE;
 	}
 }
 
 /* Collects header bytes one at a time so a bad byte is reported the moment it arrives.
  * Returns TPKT_FRAME once the header is complete and valid, NEED_MORE if input ran out. */
-static enum tpkt_status tpkt_read_header(struct tpkt_decoder *d, const unsigned char *p,
-                                         size_t n, size_t *pos)
+static enum tpkt_status tpkt_read_header(struct tpkt_decoder *d, const unsigned char *p, size_t n,
+                                         size_t *pos)
 {
 	enum tpkt_status st;
 
@@ -91,9 +88,8 @@ static enum tpkt_status tpkt_read_header(struct tpkt_decoder *d, const unsigned 
 	return TPKT_FRAME;
 }
 
-static enum tpkt_status tpkt_read_payload(struct tpkt_decoder *d, const unsigned char *p,
-                                          size_t n, size_t *pos,
-                                          const unsigned char **payload, size_t *len)
+static enum tpkt_status tpkt_read_payload(struct tpkt_decoder *d, const unsigned char *p, size_t n,
+                                          size_t *pos, const unsigned char **payload, size_t *len)
 {
 	size_t avail = n - *pos;
 	size_t take;
@@ -107,8 +103,10 @@ static enum tpkt_status tpkt_read_payload(struct tpkt_decoder *d, const unsigned
 		return TPKT_FRAME;
 	}
 	if (avail == 0)
-		return TPKT_NEED_MORE;   /* don't allocate until payload bytes really split */
+		return TPKT_NEED_MORE; /* don't allocate until payload bytes really split */
 	tpkt_reserve(d, d->want);
+	/* Mid-frame (have > 0) or reserved just now for want > 0 bytes: the buffer exists. */
+	assert(d->buf != NULL);
 	take = d->want - d->have < avail ? d->want - d->have : avail;
 	memcpy(d->buf + d->have, p + *pos, take);
 	d->have += take;
@@ -176,16 +174,11 @@ const char *tpkt_strerror(enum tpkt_status st)
 {
 	switch (st) {
 	case TPKT_NEED_MORE:
-	case TPKT_FRAME:
-		return "ok";
-	case TPKT_BAD_VERSION:
-		return "bad TPKT version";
-	case TPKT_BAD_RESERVED:
-		return "bad TPKT reserved byte";
-	case TPKT_BAD_LENGTH:
-		return "bad TPKT length";
-	case TPKT_TOO_LONG:
-		return "TPKT frame too long";
+	case TPKT_FRAME: return "ok";
+	case TPKT_BAD_VERSION: return "bad TPKT version";
+	case TPKT_BAD_RESERVED: return "bad TPKT reserved byte";
+	case TPKT_BAD_LENGTH: return "bad TPKT length";
+	case TPKT_TOO_LONG: return "TPKT frame too long";
 	}
 	return "unknown TPKT status";
 }

@@ -8,26 +8,26 @@
 
 #define TPKT_VERSION 3
 #define TPKT_HDR_LEN 4
-#define TPKT_MAX_LEN 65535                         /* whole frame */
+#define TPKT_MAX_LEN 65535 /* whole frame */
 #define TPKT_MAX_PAYLOAD (TPKT_MAX_LEN - TPKT_HDR_LEN)
 
 enum tpkt_status {
-	TPKT_NEED_MORE,     /* all input consumed, no complete frame yet */
-	TPKT_FRAME,         /* one frame decoded */
-	TPKT_BAD_VERSION,   /* first byte != 3 */
-	TPKT_BAD_RESERVED,  /* second byte != 0 */
-	TPKT_BAD_LENGTH,    /* length field < 4 */
-	TPKT_TOO_LONG,      /* length field > decoder's max_len */
+	TPKT_NEED_MORE,    /* all input consumed, no complete frame yet */
+	TPKT_FRAME,        /* one frame decoded */
+	TPKT_BAD_VERSION,  /* first byte != 3 */
+	TPKT_BAD_RESERVED, /* second byte != 0 */
+	TPKT_BAD_LENGTH,   /* length field < 4 */
+	TPKT_TOO_LONG,     /* length field > decoder's max_len */
 };
 
-struct tpkt_decoder {  /* fields are private; shown so callers can embed it */
-	size_t max_len;             /* largest whole frame accepted (4..65535) */
+struct tpkt_decoder {   /* fields are private; shown so callers can embed it */
+	size_t max_len; /* largest whole frame accepted (4..65535) */
 	unsigned char hdr[TPKT_HDR_LEN];
 	size_t hdr_have;
-	size_t want;                /* payload length of the current frame */
-	unsigned char *buf;         /* partial payload, allocated lazily */
+	size_t want;        /* payload length of the current frame */
+	unsigned char *buf; /* partial payload, allocated lazily */
 	size_t have, cap;
-	bool failed;                /* sticky: after an error, always return it again */
+	bool failed; /* sticky: after an error, always return it again */
 	enum tpkt_status error;
 };
 

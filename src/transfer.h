@@ -28,31 +28,32 @@ enum transfer_kind { TRANSFER_PUT, TRANSFER_GET, TRANSFER_LS };
 enum transfer_result {
 	TRANSFER_RUNNING,
 	TRANSFER_OK,
-	TRANSFER_FAILED,         /* final: an ERR reply, a local file error, a bad digest */
-	TRANSFER_NO_SERVER,      /* the server could not be reached before anything began */
-	TRANSFER_GAVE_UP,        /* the link stayed broken for the whole retry window */
-	TRANSFER_STOPPED,        /* transfer_stop: the user interrupted it */
+	TRANSFER_FAILED,    /* final: an ERR reply, a local file error, a bad digest */
+	TRANSFER_NO_SERVER, /* the server could not be reached before anything began */
+	TRANSFER_GAVE_UP,   /* the link stayed broken for the whole retry window */
+	TRANSFER_STOPPED,   /* transfer_stop: the user interrupted it */
 };
 
 struct transfer_config {
 	enum transfer_kind kind;
-	const char *addr;        /* HOST[:PORT] as the user gave it (also for the resume hint) */
-	const char *file;        /* put: the local file */
-	const char *name;        /* put: remote name (NULL: the file's base name); get: the name */
-	const char *output;      /* get: -o PATH (a folder means PATH/NAME); NULL: ./NAME */
+	const char *addr;   /* HOST[:PORT] as the user gave it (also for the resume hint) */
+	const char *file;   /* put: the local file */
+	const char *name;   /* put: remote name (NULL: the file's base name); get: the name */
+	const char *output; /* get: -o PATH (a folder means PATH/NAME); NULL: ./NAME */
 	struct net_keepalive ka;
-	int timeout_s;           /* bounds each connect attempt */
-	int retry_for_s;         /* keep reconnecting this long after the link broke */
-	uint64_t limit_rate;     /* bytes per second; 0: no limit */
-	bool progress;           /* call io->progress about 10 times a second */
-	const char *resume_hint; /* how to resume, told when giving up; NULL: a bottle command line */
+	int timeout_s;       /* bounds each connect attempt */
+	int retry_for_s;     /* keep reconnecting this long after the link broke */
+	uint64_t limit_rate; /* bytes per second; 0: no limit */
+	bool progress;       /* call io->progress about 10 times a second */
+	/* How to resume, told when giving up; NULL: a bottle command line. */
+	const char *resume_hint;
 };
 
 enum transfer_text {
-	TRANSFER_NOTE,           /* how it goes (reconnecting, resumed): stderr, safe text */
-	TRANSFER_ERROR,          /* why it failed: stderr, safe text */
-	TRANSFER_DONE,           /* the final line: stdout, safe text */
-	TRANSFER_LISTING,        /* one "<size> <name>" line of ls: stdout, raw server bytes */
+	TRANSFER_NOTE,    /* how it goes (reconnecting, resumed): stderr, safe text */
+	TRANSFER_ERROR,   /* why it failed: stderr, safe text */
+	TRANSFER_DONE,    /* the final line: stdout, safe text */
+	TRANSFER_LISTING, /* one "<size> <name>" line of ls: stdout, raw server bytes */
 };
 
 struct transfer;
@@ -120,8 +121,8 @@ void transfer_token(const unsigned char key[TRANSFER_KEY_LEN], const char *name,
                     const char *sha_hex, char out[TRANSFER_TOKEN_HEX + 1]);
 /* Command arguments with the name quoted when needed: "<name> <size> <sha> <token>"
  * and "<name>[ <offset>[ <sha>]]" (sha may be NULL). -1 when out is too small. */
-int transfer_upload_args(char *out, size_t outsz, const char *name, uint64_t size,
-                         const char *sha, const char *token);
+int transfer_upload_args(char *out, size_t outsz, const char *name, uint64_t size, const char *sha,
+                         const char *token);
 int transfer_download_args(char *out, size_t outsz, const char *name, uint64_t offset,
                            const char *sha);
 /* "--limit-rate" values: a positive number of bytes per second, with an

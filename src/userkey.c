@@ -17,7 +17,7 @@ int userkey_path(const char *xdg_state_home, const char *home, char *out, size_t
 {
 	int n;
 
-	if (xdg_state_home && xdg_state_home[0] == '/')  /* relative ones are ignored (XDG) */
+	if (xdg_state_home && xdg_state_home[0] == '/') /* relative ones are ignored (XDG) */
 		n = snprintf(out, outsz, "%s/bottle/key", xdg_state_home);
 	else if (home && home[0])
 		n = snprintf(out, outsz, "%s/.local/state/bottle/key", home);
@@ -63,7 +63,8 @@ static int read_key(const char *path, unsigned char key[USERKEY_LEN], char err[U
 	if (fd < 0 && errno == ENOENT)
 		return 0;
 	if (fd < 0) {
-		snprintf(err, USERKEY_ERR_LEN, "cannot read the resume key %.400s: %s", path, strerror(errno));
+		snprintf(err, USERKEY_ERR_LEN, "cannot read the resume key %.400s: %s", path,
+		         strerror(errno));
 		return -1;
 	}
 	ssize_t n = read(fd, text, sizeof text);
@@ -78,8 +79,10 @@ static int read_key(const char *path, unsigned char key[USERKEY_LEN], char err[U
 			key[i] = (unsigned char)(hi << 4 | lo);
 	}
 	if (n != KEY_HEX) {
-		snprintf(err, USERKEY_ERR_LEN, "%.400s: not a resume key (expected %d hex digits); "
-		         "remove it to make a new one", path, KEY_HEX);
+		snprintf(err, USERKEY_ERR_LEN,
+		         "%.400s: not a resume key (expected %d hex digits); "
+		         "remove it to make a new one",
+		         path, KEY_HEX);
 		return -1;
 	}
 	return 1;
@@ -93,7 +96,8 @@ static int create_key(const char *path, char err[USERKEY_ERR_LEN])
 	char tmp[4200], text[KEY_HEX + 1];
 
 	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-		snprintf(err, USERKEY_ERR_LEN, "cannot make a resume key: getrandom: %s", strerror(errno));
+		snprintf(err, USERKEY_ERR_LEN, "cannot make a resume key: getrandom: %s",
+		         strerror(errno));
 		return -1;
 	}
 	for (int i = 0; i < USERKEY_LEN; i++)
@@ -114,7 +118,8 @@ static int create_key(const char *path, char err[USERKEY_ERR_LEN])
 	unlink(tmp);
 	return 0;
 fail:
-	snprintf(err, USERKEY_ERR_LEN, "cannot create the resume key %.400s: %s", path, strerror(errno));
+	snprintf(err, USERKEY_ERR_LEN, "cannot create the resume key %.400s: %s", path,
+	         strerror(errno));
 	return -1;
 }
 
@@ -123,14 +128,16 @@ int userkey_load(unsigned char key[USERKEY_LEN], char err[USERKEY_ERR_LEN])
 	char path[4096];
 
 	if (userkey_path(getenv("XDG_STATE_HOME"), getenv("HOME"), path, sizeof path) < 0) {
-		snprintf(err, USERKEY_ERR_LEN, "no place for the resume key: set HOME or XDG_STATE_HOME");
+		snprintf(err, USERKEY_ERR_LEN,
+		         "no place for the resume key: set HOME or XDG_STATE_HOME");
 		return -1;
 	}
 	int rc = read_key(path, key, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	if (make_parents(path) < 0) {
-		snprintf(err, USERKEY_ERR_LEN, "cannot create the folder of %.400s: %s", path, strerror(errno));
+		snprintf(err, USERKEY_ERR_LEN, "cannot create the folder of %.400s: %s", path,
+		         strerror(errno));
 		return -1;
 	}
 	if (create_key(path, err) < 0)

@@ -25,10 +25,12 @@ static void make_pair(int sv[2], int bufsize)
 		assert_true(fl >= 0);
 		assert_int_equal(fcntl(sv[i], F_SETFL, fl | O_NONBLOCK), 0);
 		if (bufsize > 0) {
-			assert_int_equal(setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &bufsize,
-			                            sizeof bufsize), 0);
-			assert_int_equal(setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &bufsize,
-			                            sizeof bufsize), 0);
+			assert_int_equal(
+				setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize),
+				0);
+			assert_int_equal(
+				setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize),
+				0);
 		}
 	}
 }
@@ -63,10 +65,7 @@ static size_t drain(int fd, unsigned char *out, size_t cap, size_t *have)
 	}
 }
 
-static unsigned char pattern(size_t i)
-{
-	return (unsigned char)((i * 131 + i / 251) & 0xff);
-}
+static unsigned char pattern(size_t i) { return (unsigned char)((i * 131 + i / 251) & 0xff); }
 
 /* ---- blobs ---- */
 
@@ -93,8 +92,8 @@ static void test_blob_refs(void **state)
 	blob_unref(b);
 	assert_int_equal(b->refs, 1);
 	assert_memory_equal(b->data, "helloworld", 10);
-	blob_unref(b);             /* freed; ASan reports a leak otherwise */
-	blob_unref(NULL);          /* allowed */
+	blob_unref(b);    /* freed; ASan reports a leak otherwise */
+	blob_unref(NULL); /* allowed */
 }
 
 static void test_blob_from(void **state)
@@ -103,7 +102,7 @@ static void test_blob_from(void **state)
 	struct blob *b = blob_from(src, 7);
 
 	(void)state;
-	src[0] = 'X';              /* a copy, not a view */
+	src[0] = 'X'; /* a copy, not a view */
 	assert_int_equal(b->refs, 1);
 	assert_int_equal(b->len, 7);
 	assert_int_equal(b->cap, 7);
@@ -131,7 +130,7 @@ static void test_outq_empty(void **state)
 	make_pair(sv, 0);
 	assert_int_equal(outq_flush(&q, sv[0]), 0);
 	outq_free(&q);
-	outq_free(&q);             /* twice is fine */
+	outq_free(&q); /* twice is fine */
 	close_pair(sv);
 }
 
@@ -162,12 +161,12 @@ static void test_outq_push_shared(void **state)
 	make_pair(sv, 0);
 	assert_int_equal(outq_flush(&q1, sv[0]), 14);
 	assert_int_equal(outq_bytes(&q1), 0);
-	assert_int_equal(b->refs, 2);           /* q1 dropped its reference */
+	assert_int_equal(b->refs, 2); /* q1 dropped its reference */
 	drain(sv[1], got, 14, &have);
 	assert_int_equal(have, 14);
 	assert_memory_equal(got, "broadcast\nmore", 14);
 
-	outq_free(&q2);                         /* unsent: the reference goes */
+	outq_free(&q2); /* unsent: the reference goes */
 	assert_int_equal(b->refs, 1);
 	assert_int_equal(outq_bytes(&q2), 0);
 	blob_unref(b);
@@ -229,10 +228,10 @@ static void test_outq_append_large_and_full_block(void **state)
 	memset(big, 'b', 10000);
 	outq_init(&q);
 	outq_append(&q, "small", 5);
-	outq_append(&q, big, 10000);            /* does not fit the first block */
+	outq_append(&q, big, 10000); /* does not fit the first block */
 	assert_int_equal(q.count, 2);
 	assert_int_equal(outq_bytes(&q), 10005);
-	outq_append(&q, "s", 1);                /* the big block is exactly full */
+	outq_append(&q, "s", 1); /* the big block is exactly full */
 	assert_int_equal(q.count, 3);
 	assert_int_equal(outq_bytes(&q), 10006);
 
@@ -281,7 +280,7 @@ static void test_flush_in_order(void **state)
 {
 	struct outq q;
 	int sv[2];
-	enum { NBLOBS = 300 };                  /* more than one writev's worth */
+	enum { NBLOBS = 300 }; /* more than one writev's worth */
 	struct blob *blobs[NBLOBS];
 	unsigned char want[NBLOBS * 16], got[NBLOBS * 16];
 	size_t wlen = 0, have = 0;
@@ -487,7 +486,7 @@ static void test_flush_closed_peer(void **state)
 	errno = 0;
 	assert_int_equal(outq_flush(&q, sv[0]), -1);
 	assert_int_equal(errno, EPIPE);
-	assert_int_equal(outq_bytes(&q), 5);    /* nothing was consumed */
+	assert_int_equal(outq_bytes(&q), 5); /* nothing was consumed */
 	outq_free(&q);
 	close(sv[0]);
 }

@@ -91,7 +91,7 @@ static void test_parse_replies(void **state)
 	PARSE("ERR unknown command: FOO", &m);
 	assert_int_equal(m.kind, CLIENT_ERR);
 	assert_span(m.arg, m.arg_len, "unknown command: FOO");
-	PARSE("OKAY then", &m);            /* the word must match exactly */
+	PARSE("OKAY then", &m); /* the word must match exactly */
 	assert_int_equal(m.kind, CLIENT_UNKNOWN);
 	assert_int_equal(m.role, CLIENT_EVENT);
 }
@@ -138,9 +138,9 @@ static void test_roles_and_tags(void **state)
 	assert_int_equal(client_owed(&c), 2);
 	PUT(peer, "OK bottled 0.1.0 ready; type HELP for commands; you are Guest12");
 	PUT(peer, "OK 1 Guest12");
-	PUT(peer, "MSG bob early");              /* events may come between replies */
+	PUT(peer, "MSG bob early"); /* events may come between replies */
 	PUT(peer, "ERR message too long");
-	PUT(peer, "OK server shutting down");    /* nobody asked: a notice */
+	PUT(peer, "OK server shutting down"); /* nobody asked: a notice */
 
 	next_msg(&c, &m);
 	assert_int_equal(m.role, CLIENT_GREETING);
@@ -162,7 +162,7 @@ static void test_roles_and_tags(void **state)
 	assert_int_equal(m.role, CLIENT_NOTICE);
 	close(peer);
 	assert_int_equal(client_next(&c, &m), CLIENT_NEXT_NONE);
-	assert_int_equal(client_read(&c), 0);          /* EOF */
+	assert_int_equal(client_read(&c), 0); /* EOF */
 	client_close(&c);
 }
 
@@ -179,7 +179,10 @@ static void test_send_frames(void **state)
 	assert_true(client_wants_write(&c));
 	assert_int_equal(client_flush(&c), 0);
 	assert_false(client_wants_write(&c));
-	static const unsigned char want[] = "\x03\x00\x00\x0c" "ECHO a\nb" "\x03\x00\x00\x08" "TIME";
+	static const unsigned char want[] = "\x03\x00\x00\x0c"
+					    "ECHO a\nb"
+					    "\x03\x00\x00\x08"
+					    "TIME";
 	assert_int_equal(read(peer, got, sizeof got), sizeof want - 1);
 	assert_memory_equal(got, want, sizeof want - 1);
 	close(peer);
@@ -190,7 +193,7 @@ static void test_send_too_long(void **state)
 {
 	struct client c;
 	int peer;
-	size_t max = TPKT_MAX_PAYLOAD - 4;             /* "SAY " + text fills a frame */
+	size_t max = TPKT_MAX_PAYLOAD - 4; /* "SAY " + text fills a frame */
 	char *text = xcalloc(1, max + 1);
 	(void)state;
 
@@ -213,10 +216,19 @@ static void test_split_and_merged(void **state)
 
 	fake_client(&c, &peer);
 	c.greeted = true;
-	assert_int_equal(write(peer, "\x03\x00\x00\x0c" "JOIN", 8), 8);
+	assert_int_equal(write(peer,
+	                       "\x03\x00\x00\x0c"
+	                       "JOIN",
+	                       8),
+	                 8);
 	assert_int_equal(client_read(&c), 1);
 	assert_int_equal(client_next(&c, &m), CLIENT_NEXT_NONE);
-	assert_int_equal(write(peer, " bob" "\x03\x00\x00\x0c" "JOIN amy", 16), 16);
+	assert_int_equal(write(peer,
+	                       " bob"
+	                       "\x03\x00\x00\x0c"
+	                       "JOIN amy",
+	                       16),
+	                 16);
 	next_msg(&c, &m);
 	assert_span(m.nick, m.nick_len, "bob");
 	next_msg(&c, &m);
@@ -233,7 +245,7 @@ static void test_bad_frame(void **state)
 	(void)state;
 
 	fake_client(&c, &peer);
-	assert_int_equal(write(peer, "OK hello\r\n", 10), 10);   /* line framing, not TPKT */
+	assert_int_equal(write(peer, "OK hello\r\n", 10), 10); /* line framing, not TPKT */
 	assert_int_equal(client_read(&c), 1);
 	assert_int_equal(client_next(&c, &m), CLIENT_NEXT_BROKEN);
 	assert_non_null(strstr(c.error, "TPKT"));
@@ -282,15 +294,15 @@ static void test_render_lines(void **state)
 	s = client_render_lines("", "", 0);
 	assert_string_equal(s, "");
 	free(s);
-	s = client_render_lines("zoë: ", "a\nb", 3);   /* columns, not bytes */
+	s = client_render_lines("zoë: ", "a\nb", 3); /* columns, not bytes */
 	assert_string_equal(s, "zoë: a\n     b");
 	free(s);
 }
 
 /* ---- composing ---- */
 
-static char *add_lines(struct client_draft *d, const char *const *lines, const bool *more,
-                       size_t n, size_t *len)
+static char *add_lines(struct client_draft *d, const char *const *lines, const bool *more, size_t n,
+                       size_t *len)
 {
 	for (size_t i = 0; i < n; i++) {
 		bool done = client_draft_add(d, lines[i], strlen(lines[i]), more ? more[i] : false);
@@ -318,27 +330,29 @@ static void test_draft(void **state)
 	assert_int_equal(len, 14);
 	free(t);
 	/* A burst: lines that came with more input are joined as they are. */
-	t = add_lines(&d, (const char *[]){ "a", "b", "c" }, (const bool[]){ true, true, false },
-	              3, &len);
+	t = add_lines(&d, (const char *[]){ "a", "b", "c" }, (const bool[]){ true, true, false }, 3,
+	              &len);
 	assert_string_equal(t, "a\nb\nc");
 	free(t);
 	t = add_lines(&d, (const char *[]){ "pasted\nblock\n" }, NULL, 1, &len);
-	assert_string_equal(t, "pasted\nblock");     /* a paste's final newline dropped */
+	assert_string_equal(t, "pasted\nblock"); /* a paste's final newline dropped */
 	free(t);
 	t = add_lines(&d, (const char *[]){ "a\\b" }, NULL, 1, &len);
-	assert_string_equal(t, "a\\b");               /* only a final backslash counts */
+	assert_string_equal(t, "a\\b"); /* only a final backslash counts */
 	free(t);
 	t = add_lines(&d, (const char *[]){ "" }, NULL, 1, &len);
 	assert_int_equal(len, 0);
 	free(t);
 	assert_false(client_draft_add(&d, "left open\\", 10, false));
 	assert_true(d.open);
-	client_draft_free(&d);                       /* discarding a half message */
+	client_draft_free(&d); /* discarding a half message */
 	assert_false(d.open);
 }
 
 int main(void)
 {
+	/* One test a line, as in the other test programs. */
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addr_pick),
 		cmocka_unit_test(test_parse_replies),
@@ -353,5 +367,6 @@ int main(void)
 		cmocka_unit_test(test_render_lines),
 		cmocka_unit_test(test_draft),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@ struct conn {
 /* What the fakes saw. */
 static struct {
 	int calls;
-	const char *verb;              /* the table entry's name */
+	const char *verb; /* the table entry's name */
 	struct conn *conn;
 	char arg[512];
 	size_t alen;
@@ -94,13 +94,13 @@ static void test_split(void **state)
 	check_split("ECHO hi there", "ECHO", "hi there");
 	check_split("TIME", "TIME", "");
 	check_split("ECHO ", "ECHO", "");
-	check_split("ECHO  x", "ECHO", " x");          /* only one space is eaten */
+	check_split("ECHO  x", "ECHO", " x"); /* only one space is eaten */
 	check_split("ECHO x ", "ECHO", "x ");
 	check_split("MSG line one\nline two", "MSG", "line one\nline two");
 	check_split("MSG \n", "MSG", "\n");
 	check_split("", "", "");
 	check_split(" ECHO", "", "ECHO");
-	check_split("ECHO\tx", "ECHO\tx", "");          /* only a space separates */
+	check_split("ECHO\tx", "ECHO\tx", ""); /* only a space separates */
 }
 
 static void test_split_binary(void **state)
@@ -159,7 +159,9 @@ static void test_find_unknown(void **state)
 	assert_null(cmd_find("", 0));
 	assert_null(cmd_find("EC\0O", 4));
 	assert_null(cmd_find("ECHO\0", 5));
-	assert_null(cmd_find("\xc5\xa0" "CHO", 5));
+	assert_null(cmd_find("\xc5\xa0"
+	                     "CHO",
+	                     5));
 }
 
 /* ---- cmd_execute ---- */
@@ -250,10 +252,14 @@ static void test_execute_unknown_escaped(void **state)
 	cmd_execute(&c, "X\0Y\x7f\xff", 5);
 	assert_string_equal(rec.err, "unknown command: X\\x00Y\\x7f\\xff");
 	/* C1 control CSI (U+009B) is escaped; a Cyrillic verb is shown as is. */
-	cmd_execute(&c, "\xc2\x9b" "2J", 4);
+	cmd_execute(&c,
+	            "\xc2\x9b"
+	            "2J",
+	            4);
 	assert_string_equal(rec.err, "unknown command: \\xc2\\x9b2J");
 	cmd_execute(&c, "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82", 12);
-	assert_string_equal(rec.err, "unknown command: \xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82");
+	assert_string_equal(rec.err,
+	                    "unknown command: \xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82");
 	assert_int_equal(rec.calls, 0);
 }
 

@@ -52,12 +52,12 @@ static void test_control_bytes(void **state)
 	CHECK("\t", "\\t");
 	CHECK("\r", "\\r");
 	CHECK("\\", "\\\\");
-	CHECK("a\\nb", "a\\\\nb");            /* a literal backslash-n stays distinguishable */
+	CHECK("a\\nb", "a\\\\nb"); /* a literal backslash-n stays distinguishable */
 	CHECK("line1\r\nline2\tx", "line1\\r\\nline2\\tx");
 	CHECK("\x07\x08\x0b\x0c", "\\x07\\x08\\x0b\\x0c");
 	CHECK("\x01\x1f", "\\x01\\x1f");
 	check_esc("a\0b", 3, "a\\x00b");
-	CHECK("\x7f", "\\x7f");              /* DEL */
+	CHECK("\x7f", "\\x7f"); /* DEL */
 	CHECK("x\x7fy", "x\\x7fy");
 }
 
@@ -67,25 +67,27 @@ static void test_utf8_kept(void **state)
 	/* "привет, мир" */
 	CHECK("\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, \xd0\xbc\xd0\xb8\xd1\x80",
 	      "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82, \xd0\xbc\xd0\xb8\xd1\x80");
-	CHECK("\xc2\xa0", "\xc2\xa0");                     /* U+00A0, first after C1 */
-	CHECK("\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9");   /* "été" */
-	CHECK("\xe2\x82\xac", "\xe2\x82\xac");             /* U+20AC euro sign */
-	CHECK("\xe0\xa0\x80", "\xe0\xa0\x80");             /* U+0800, smallest 3-byte */
-	CHECK("\xef\xbf\xbd", "\xef\xbf\xbd");             /* U+FFFD */
-	CHECK("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");     /* U+1F600 */
-	CHECK("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");     /* U+10FFFF */
+	CHECK("\xc2\xa0", "\xc2\xa0");                   /* U+00A0, first after C1 */
+	CHECK("\xc3\xa9t\xc3\xa9", "\xc3\xa9t\xc3\xa9"); /* "été" */
+	CHECK("\xe2\x82\xac", "\xe2\x82\xac");           /* U+20AC euro sign */
+	CHECK("\xe0\xa0\x80", "\xe0\xa0\x80");           /* U+0800, smallest 3-byte */
+	CHECK("\xef\xbf\xbd", "\xef\xbf\xbd");           /* U+FFFD */
+	CHECK("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");   /* U+1F600 */
+	CHECK("\xf4\x8f\xbf\xbf", "\xf4\x8f\xbf\xbf");   /* U+10FFFF */
 }
 
 static void test_utf8_invalid(void **state)
 {
 	(void)state;
-	CHECK("\x80", "\\x80");                            /* lone continuation */
-	CHECK("a\xbf" "b", "a\\xbfb");
-	CHECK("\xd0", "\\xd0");                            /* cut short at the end */
-	CHECK("\xd0x", "\\xd0x");                          /* cut short by ASCII */
+	CHECK("\x80", "\\x80"); /* lone continuation */
+	CHECK("a\xbf"
+	      "b",
+	      "a\\xbfb");
+	CHECK("\xd0", "\\xd0");   /* cut short at the end */
+	CHECK("\xd0x", "\\xd0x"); /* cut short by ASCII */
 	CHECK("\xe2\x82", "\\xe2\\x82");
 	CHECK("\xf0\x9f\x98", "\\xf0\\x9f\\x98");
-	CHECK("\xc0\xaf", "\\xc0\\xaf");                   /* overlong '/' */
+	CHECK("\xc0\xaf", "\\xc0\\xaf"); /* overlong '/' */
 	CHECK("\xc1\xbf", "\\xc1\\xbf");
 	CHECK("\xe0\x80\xaf", "\\xe0\\x80\\xaf");          /* overlong, 3 bytes */
 	CHECK("\xf0\x80\x80\xaf", "\\xf0\\x80\\x80\\xaf"); /* overlong, 4 bytes */
@@ -100,12 +102,14 @@ static void test_utf8_invalid(void **state)
 static void test_c1_controls(void **state)
 {
 	(void)state;
-	CHECK("\xc2\x9b", "\\xc2\\x9b");                   /* U+009B CSI */
-	CHECK("\xc2\x9b" "31m", "\\xc2\\x9b31m");
-	CHECK("\xc2\x80", "\\xc2\\x80");                   /* U+0080 */
-	CHECK("\xc2\x85", "\\xc2\\x85");                   /* U+0085 NEL */
-	CHECK("\xc2\x9f", "\\xc2\\x9f");                   /* U+009F */
-	CHECK("\x9b", "\\x9b");                            /* raw 8-bit CSI */
+	CHECK("\xc2\x9b", "\\xc2\\x9b"); /* U+009B CSI */
+	CHECK("\xc2\x9b"
+	      "31m",
+	      "\\xc2\\x9b31m");
+	CHECK("\xc2\x80", "\\xc2\\x80"); /* U+0080 */
+	CHECK("\xc2\x85", "\\xc2\\x85"); /* U+0085 NEL */
+	CHECK("\xc2\x9f", "\\xc2\\x9f"); /* U+009F */
+	CHECK("\x9b", "\\x9b");          /* raw 8-bit CSI */
 }
 
 /* Length of the escape of one unit starting at `full` (an escaped string):
@@ -154,9 +158,9 @@ static void check_truncation(const char *text, size_t len)
 			fail_msg("outsz %zu: no NUL inside the buffer", outsz);
 		if (olen == flen && memcmp(out, full, flen) == 0) {
 			free(out);
-			continue;                       /* the whole thing */
+			continue; /* the whole thing */
 		}
-		if (outsz < 4) {                        /* no room for "...": empty */
+		if (outsz < 4) { /* no room for "...": empty */
 			assert_int_equal(olen, 0);
 			free(out);
 			continue;
@@ -228,7 +232,10 @@ static void test_truncation_examples(void **state)
  * promises "..." only "when out is too small". */
 static void test_exact_fit_not_truncated(void **state)
 {
-	static const struct { const char *text; const char *want; } cases[] = {
+	static const struct {
+		const char *text;
+		const char *want;
+	} cases[] = {
 		{ "abcde", "abcde" },
 		{ "a", "a" },
 		{ "hello, world", "hello, world" },
@@ -245,8 +252,9 @@ static void test_exact_fit_not_truncated(void **state)
 			memset(out, 'Q', sizeof out);
 			escape_text(out, outsz, cases[i].text, strlen(cases[i].text));
 			if (strcmp(out, cases[i].want) != 0)
-				fail_msg("escape_text(\"%s\") into %zu bytes gave \"%s\", want \"%s\"",
-				         cases[i].want, outsz, out, cases[i].want);
+				fail_msg(
+					"escape_text(\"%s\") into %zu bytes gave \"%s\", want \"%s\"",
+					cases[i].want, outsz, out, cases[i].want);
 		}
 	}
 }

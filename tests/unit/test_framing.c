@@ -29,8 +29,8 @@ static void test_decode_tpkt_frame(void **state)
 	struct framer f;
 	const char *cmd, *err;
 	size_t used, len;
-	const unsigned char in[] = { 0x03, 0x00, 0x00, 0x0d, 'E', 'C', 'H', 'O', ' ', 'h', 'i',
-	                             '\n', 'x', 0x03 };
+	const unsigned char in[] = { 0x03, 0x00, 0x00, 0x0d, 'E',  'C', 'H',
+		                     'O',  ' ',  'h',  'i',  '\n', 'x', 0x03 };
 
 	(void)state;
 	framer_init(&f, FRAMING_TPKT, MAX_LINE, TPKT_MAX_LEN);
@@ -62,8 +62,9 @@ static void test_decode_tpkt_split(void **state)
 		assert_int_equal(framer_decode(&f, in, cut, &used, &cmd, &len, &err),
 		                 FRAME_NEED_MORE);
 		assert_int_equal(used, cut);
-		assert_int_equal(framer_decode(&f, in + cut, sizeof in - cut, &used, &cmd, &len,
-		                               &err), FRAME_OK);
+		assert_int_equal(
+			framer_decode(&f, in + cut, sizeof in - cut, &used, &cmd, &len, &err),
+			FRAME_OK);
 		assert_int_equal(used, sizeof in - cut);
 		assert_int_equal(len, 4);
 		assert_memory_equal(cmd, "TIME", 4);
@@ -253,7 +254,7 @@ static void test_encode_tpkt(void **state)
 {
 	(void)state;
 	check_tpkt_encode("OK ", 3, "hi", 2);
-	check_tpkt_encode("MSG x ", 6, "a\nb\n", 4);    /* newlines kept byte for byte */
+	check_tpkt_encode("MSG x ", 6, "a\nb\n", 4); /* newlines kept byte for byte */
 	check_tpkt_encode("OK", 2, "", 0);
 	check_tpkt_encode("", 0, "", 0);
 	check_tpkt_encode("H ", 2, "\r\n\0\xff", 4);
@@ -282,7 +283,7 @@ static void test_encode_tpkt_roundtrip(void **state)
 
 static void test_encode_tpkt_large(void **state)
 {
-	size_t blen = TPKT_MAX_PAYLOAD - 6;          /* exactly the maximum with "MSG x " */
+	size_t blen = TPKT_MAX_PAYLOAD - 6; /* exactly the maximum with "MSG x " */
 	char *body = malloc(blen);
 
 	(void)state;

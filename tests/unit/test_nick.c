@@ -38,11 +38,11 @@ static void test_ascii(void **state)
 static void test_scripts(void **state)
 {
 	(void)state;
-	OK("Вася");          /* Cyrillic */
-	OK("Αλέξανδρος");    /* Greek with tonos */
-	OK("中文名字");      /* CJK ideographs */
-	OK("ひらがな");      /* Hiragana */
-	OK("\xf0\xa0\x80\x80");  /* U+20000, CJK extension B, 4 bytes */
+	OK("Вася");             /* Cyrillic */
+	OK("Αλέξανδρος");       /* Greek with tonos */
+	OK("中文名字");         /* CJK ideographs */
+	OK("ひらがな");         /* Hiragana */
+	OK("\xf0\xa0\x80\x80"); /* U+20000, CJK extension B, 4 bytes */
 	OK("Петя_99");
 }
 
@@ -55,7 +55,7 @@ static void test_length_limits(void **state)
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_OK);
 	repeat(buf, "a", 33);
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_INVALID);
-	repeat(buf, "Ж", 32);   /* 64 bytes but 32 characters */
+	repeat(buf, "Ж", 32); /* 64 bytes but 32 characters */
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_OK);
 	repeat(buf, "Ж", 33);
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_INVALID);
@@ -63,7 +63,7 @@ static void test_length_limits(void **state)
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_OK);
 	repeat(buf, "中", 33);
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_INVALID);
-	repeat(buf, "\xf0\xa0\x80\x80", 32);   /* 128 bytes, the byte maximum */
+	repeat(buf, "\xf0\xa0\x80\x80", 32); /* 128 bytes, the byte maximum */
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_OK);
 	repeat(buf, "\xf0\xa0\x80\x80", 33);
 	assert_int_equal(nick_check(buf, strlen(buf)), NICK_INVALID);
@@ -89,10 +89,10 @@ static void test_bad_chars(void **state)
 	BAD("a\tb");
 	BAD("a\nb");
 	BAD("\x7f");
-	BAD("\xf0\x9f\x98\x80");      /* U+1F600 emoji */
+	BAD("\xf0\x9f\x98\x80"); /* U+1F600 emoji */
 	BAD("bob\xf0\x9f\x98\x80");
-	BAD("\xc2\xa0");              /* no-break space */
-	BAD("\xe2\x80\x8b");          /* zero width space */
+	BAD("\xc2\xa0");     /* no-break space */
+	BAD("\xe2\x80\x8b"); /* zero width space */
 }
 
 static void test_nul_inside(void **state)
@@ -106,19 +106,21 @@ static void test_nul_inside(void **state)
 static void test_invalid_utf8(void **state)
 {
 	(void)state;
-	BAD("\xc0\x80");              /* overlong NUL */
-	BAD("\xc1\xbf");              /* overlong ASCII */
-	BAD("\xe0\x80\xaf");          /* overlong 3-byte */
-	BAD("\xf0\x80\x80\xaf");      /* overlong 4-byte */
-	BAD("\x80");                  /* lone continuation */
-	BAD("a\xbf" "b");
-	BAD("\xd0");                  /* truncated 2-byte */
-	BAD("ab\xe4\xb8");            /* truncated 3-byte */
-	BAD("\xf0\xa0\x80");          /* truncated 4-byte */
-	BAD("\xd0" "a");              /* lead followed by non-continuation */
-	BAD("\xed\xa0\x80");          /* surrogate U+D800 */
-	BAD("\xed\xbf\xbf");          /* surrogate U+DFFF */
-	BAD("\xf4\x90\x80\x80");      /* U+110000 */
+	BAD("\xc0\x80");         /* overlong NUL */
+	BAD("\xc1\xbf");         /* overlong ASCII */
+	BAD("\xe0\x80\xaf");     /* overlong 3-byte */
+	BAD("\xf0\x80\x80\xaf"); /* overlong 4-byte */
+	BAD("\x80");             /* lone continuation */
+	BAD("a\xbf"
+	    "b");
+	BAD("\xd0");         /* truncated 2-byte */
+	BAD("ab\xe4\xb8");   /* truncated 3-byte */
+	BAD("\xf0\xa0\x80"); /* truncated 4-byte */
+	BAD("\xd0"
+	    "a");                /* lead followed by non-continuation */
+	BAD("\xed\xa0\x80");     /* surrogate U+D800 */
+	BAD("\xed\xbf\xbf");     /* surrogate U+DFFF */
+	BAD("\xf4\x90\x80\x80"); /* U+110000 */
 	BAD("\xf5\x80\x80\x80");
 	BAD("\xf8\x88\x80\x80\x80");
 	BAD("\xfe");
@@ -147,7 +149,7 @@ static void test_fold(void **state)
 	assert_same_key("Alice", "alice");
 	assert_same_key("Вася", "ВАСЯ");
 	assert_same_key("ΣΟΦΙΑ", "σοφια");
-	assert_same_key("ΟΔΥΣΣΕΥΣ", "οδυσσευς");   /* final sigma folds like sigma */
+	assert_same_key("ΟΔΥΣΣΕΥΣ", "οδυσσευς"); /* final sigma folds like sigma */
 	assert_same_key("x_[1]", "X_[1]");
 	assert_int_equal(nick_fold("ALICE", 5, key), 5);
 	assert_string_equal(key, "alice");
@@ -167,6 +169,8 @@ static void test_fold(void **state)
 
 int main(void)
 {
+	/* One test a line, as in the other test programs. */
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ascii),
 		cmocka_unit_test(test_scripts),
@@ -177,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_fold),
 	};
+	/* clang-format on */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

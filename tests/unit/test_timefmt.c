@@ -132,8 +132,9 @@ static void test_now(void **state)
 	size_t n = timefmt_now(out);
 	assert_int_equal(n, strlen(out));
 	assert_int_equal(n, 29);
-	assert_int_equal(sscanf(out, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c%2d:%2d", &y, &mo, &d, &h,
-	                        &mi, &s, &ms, &sign, &oh, &om), 10);
+	assert_int_equal(sscanf(out, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c%2d:%2d", &y, &mo, &d, &h, &mi,
+	                        &s, &ms, &sign, &oh, &om),
+	                 10);
 	assert_true(y >= 2024);
 	assert_int_equal(sign, '+');
 	assert_int_equal(oh, 3);

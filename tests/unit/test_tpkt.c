@@ -24,8 +24,8 @@ static unsigned char *make_frame(size_t payload_len, unsigned seed, size_t *tota
 	return f;
 }
 
-static void assert_payload(const unsigned char *got, size_t got_len,
-                           const unsigned char *frame, size_t total)
+static void assert_payload(const unsigned char *got, size_t got_len, const unsigned char *frame,
+                           size_t total)
 {
 	assert_int_equal(got_len, total - TPKT_HDR_LEN);
 	if (got_len)
@@ -110,7 +110,7 @@ static void test_one_byte_at_a_time(void **state)
 
 	(void)state;
 	tpkt_decoder_init(&d, TPKT_MAX_LEN);
-	for (round = 0; round < 2; round++) {   /* the decoder must reset between frames */
+	for (round = 0; round < 2; round++) { /* the decoder must reset between frames */
 		for (i = 0; i < total; i++) {
 			enum tpkt_status st = tpkt_decode(&d, f + i, 1, &used, &pl, &len);
 
@@ -315,7 +315,7 @@ static void test_zero_copy(void **state)
 	assert_false(points_into(pl, f, total));
 	assert_payload(pl, len, f, total);
 	tpkt_decoder_free(&d);
-	tpkt_decoder_free(&d);   /* twice is safe */
+	tpkt_decoder_free(&d); /* twice is safe */
 	free(f);
 }
 

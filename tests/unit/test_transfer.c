@@ -45,7 +45,7 @@ static void token_depends_on_every_field(void **state)
 	transfer_token(key, "x", 1, SHA_HELLO, a);
 	assert_int_equal(strlen(a), TRANSFER_TOKEN_HEX);
 	transfer_token(key, "x", 1, SHA_HELLO, b);
-	assert_string_equal(a, b);                          /* stable */
+	assert_string_equal(a, b); /* stable */
 	transfer_token(key, "x", 2, SHA_HELLO, b);
 	assert_string_not_equal(a, b);
 	transfer_token(key, "y", 1, SHA_HELLO, b);
@@ -110,8 +110,8 @@ static void parse_rate_suffixes_and_junk(void **state)
 	assert_int_equal(r, 1536);
 	assert_int_equal(transfer_parse_rate("1g", &r), 0);
 	assert_int_equal(r, 1024ULL * 1024 * 1024);
-	static const char *const bad[] = { "", "0", "-1", "+5", "k", "10x", "1kk", "0.5", "nan",
-	                                   "1e30" };
+	static const char *const bad[] = { "",    "0",   "-1",  "+5",  "k",
+		                           "10x", "1kk", "0.5", "nan", "1e30" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(transfer_parse_rate(bad[i], &r), -1);
 }
@@ -122,7 +122,7 @@ static void limiter_grants_at_the_rate(void **state)
 	double t = 100.0, total = 0;
 	(void)state;
 
-	ratelimit_init(&l, 1000, t);           /* quantum: 100 bytes */
+	ratelimit_init(&l, 1000, t); /* quantum: 100 bytes */
 	assert_int_equal(ratelimit_take(&l, 1000, t), 100);
 	assert_int_equal(ratelimit_take(&l, 1000, t), 0);
 	assert_true(fabs(ratelimit_wait(&l, 1000, t) - 0.1) < 1e-9);
@@ -146,7 +146,7 @@ static void limiter_debt_for_downloads(void **state)
 	(void)state;
 
 	ratelimit_init(&l, 1000, 0);
-	ratelimit_spend(&l, 5100, 0);           /* 100 tokens - 5100: a debt of 5000 */
+	ratelimit_spend(&l, 5100, 0); /* 100 tokens - 5100: a debt of 5000 */
 	assert_true(fabs(ratelimit_wait(&l, 1, 0) - 5.001) < 1e-9);
 	assert_true(ratelimit_wait(&l, 1, 5.001) < 1e-9);
 }
@@ -182,7 +182,8 @@ static void shell_quote_for_the_resume_hint(void **state)
 	(void)state;
 
 	assert_string_equal(transfer_shell_quote("notes.txt", out, sizeof out), "notes.txt");
-	assert_string_equal(transfer_shell_quote("127.0.0.1:4000", out, sizeof out), "127.0.0.1:4000");
+	assert_string_equal(transfer_shell_quote("127.0.0.1:4000", out, sizeof out),
+	                    "127.0.0.1:4000");
 	assert_string_equal(transfer_shell_quote("[::1]:4000", out, sizeof out), "[::1]:4000");
 	assert_string_equal(transfer_shell_quote("my notes", out, sizeof out), "'my notes'");
 	assert_string_equal(transfer_shell_quote("it's", out, sizeof out), "'it'\\''s'");
@@ -234,7 +235,7 @@ static void progress_summary_line(void **state)
 	                    "12 bytes in 0.003 s, 0.00 MB/s, 0.03 Mbit/s");
 	assert_string_equal(progress_summary(out, sizeof out, 100000000, 2.0),
 	                    "100000000 bytes in 2.000 s, 50.00 MB/s, 400.00 Mbit/s");
-	progress_summary(out, sizeof out, 0, 0);     /* no division by zero */
+	progress_summary(out, sizeof out, 0, 0); /* no division by zero */
 	assert_non_null(strstr(out, "0.00 MB/s"));
 }
 
@@ -247,9 +248,9 @@ static void progress_rate_is_smoothed(void **state)
 	assert_true(p.rate == 0);
 	progress_sample(&p, 1000000, 1.0);
 	assert_true(fabs(p.rate - 1e6) < 1);
-	progress_sample(&p, 3000000, 2.0);          /* 2e6 this second: 0.7 * 1e6 + 0.3 * 2e6 */
+	progress_sample(&p, 3000000, 2.0); /* 2e6 this second: 0.7 * 1e6 + 0.3 * 2e6 */
 	assert_true(fabs(p.rate - 1.3e6) < 1);
-	progress_sample(&p, 9000000, 2.01);         /* too soon to count */
+	progress_sample(&p, 9000000, 2.01); /* too soon to count */
 	assert_true(fabs(p.rate - 1.3e6) < 1);
 }
 
@@ -268,10 +269,10 @@ static void progress_bar_fits_its_width(void **state)
 	assert_non_null(strstr(out, "ETA 0:01"));
 	assert_non_null(strchr(out, '#'));
 	progress_bar(out, sizeof out, &p, "upload notes.txt", 45 * 1024 * 1024, 40);
-	assert_null(strchr(out, '['));              /* too narrow for a bar */
+	assert_null(strchr(out, '[')); /* too narrow for a bar */
 	/* Long names are cut with "..." */
-	progress_bar(out, sizeof out, &p, "upload a-rather-long-file-name-that-goes-on.bin",
-	             0, 100);
+	progress_bar(out, sizeof out, &p, "upload a-rather-long-file-name-that-goes-on.bin", 0,
+	             100);
 	assert_non_null(strstr(out, "...   0%"));
 	/* Unknown rate, empty file */
 	progress_init(&p, 0, 0, 0);
