@@ -15,6 +15,8 @@
 
 #define EXIT_USAGE 2
 
+/* The help text is laid out as it prints. */
+/* clang-format off */
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -66,23 +68,32 @@ static void usage(FILE *out)
 		BOTTLE_DEFAULT_KEEPIDLE + BOTTLE_DEFAULT_KEEPINTVL * BOTTLE_DEFAULT_KEEPCNT,
 		BOTTLE_DEFAULT_PARTIAL_TTL, BOTTLE_DEFAULT_TRANSFER_TIMEOUT);
 }
+/* clang-format on */
 
 /* A whole number in [min, max], or a usage error naming the option. */
-static unsigned long long number_arg(const char *opt, const char *s,
-                                     unsigned long long min, unsigned long long max)
+static unsigned long long number_arg(const char *opt, const char *s, unsigned long long min,
+                                     unsigned long long max)
 {
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s || *end != '\0' || s[0] == '-' || v < min || v > max)
-		fatalx(EXIT_USAGE, "%s: expected a number from %llu to %llu, got '%s'",
-		       opt, min, max, s);
+		fatalx(EXIT_USAGE, "%s: expected a number from %llu to %llu, got '%s'", opt, min,
+		       max, s);
 	return v;
 }
 
 enum {
-	OPT_MAX_CLIENTS = 256, OPT_MAX_LINE, OPT_MAX_FRAME, OPT_MAX_OUTPUT, OPT_GREETING,
-	OPT_IDLE, OPT_KEEPALIVE, OPT_MAX_FILE, OPT_PARTIAL_TTL, OPT_TRANSFER_TIMEOUT,
+	OPT_MAX_CLIENTS = 256,
+	OPT_MAX_LINE,
+	OPT_MAX_FRAME,
+	OPT_MAX_OUTPUT,
+	OPT_GREETING,
+	OPT_IDLE,
+	OPT_KEEPALIVE,
+	OPT_MAX_FILE,
+	OPT_PARTIAL_TTL,
+	OPT_TRANSFER_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -114,15 +125,24 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 		cfg->listen[cfg->nlisten++] = optarg;
 		break;
 	case 'd': cfg->dir = optarg; break;
-	case OPT_MAX_CLIENTS: cfg->max_clients = number_arg("--max-clients", optarg, 1, 1000000); break;
+	case OPT_MAX_CLIENTS:
+		cfg->max_clients = number_arg("--max-clients", optarg, 1, 1000000);
+		break;
 	case OPT_MAX_LINE: cfg->max_line = number_arg("--max-line", optarg, 16, 16 << 20); break;
 	case OPT_MAX_FRAME: cfg->max_frame = number_arg("--max-frame", optarg, 5, 65535); break;
-	case OPT_MAX_OUTPUT: cfg->max_output = number_arg("--max-output", optarg, 4096, 1ull << 32); break;
-	case OPT_GREETING: cfg->greeting_ms = (unsigned)number_arg("--greeting-delay", optarg, 0, 60000); break;
-	case OPT_IDLE: cfg->idle_timeout_s = (unsigned)number_arg("--idle-timeout", optarg, 0, 1u << 30); break;
+	case OPT_MAX_OUTPUT:
+		cfg->max_output = number_arg("--max-output", optarg, 4096, 1ull << 32);
+		break;
+	case OPT_GREETING:
+		cfg->greeting_ms = (unsigned)number_arg("--greeting-delay", optarg, 0, 60000);
+		break;
+	case OPT_IDLE:
+		cfg->idle_timeout_s = (unsigned)number_arg("--idle-timeout", optarg, 0, 1u << 30);
+		break;
 	case OPT_KEEPALIVE:
 		if (net_parse_keepalive(optarg, &cfg->keepalive) < 0)
-			fatalx(EXIT_USAGE, "--keepalive: expected IDLE,INTERVAL,COUNT (e.g. 15,5,6), got '%s'",
+			fatalx(EXIT_USAGE,
+			       "--keepalive: expected IDLE,INTERVAL,COUNT (e.g. 15,5,6), got '%s'",
 			       optarg);
 		break;
 	case OPT_MAX_FILE:
@@ -133,21 +153,19 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 		break;
 	case OPT_TRANSFER_TIMEOUT:
 		cfg->transfer_timeout_s =
-		    (unsigned)number_arg("--transfer-timeout", optarg, 0, 1u << 30);
+			(unsigned)number_arg("--transfer-timeout", optarg, 0, 1u << 30);
 		break;
 	case 'v': (*verbosity)++; break;
 	case 'q': *verbosity = -1; break;
 	case 'h': usage(stdout); exit(0);
 	case 'V': printf("bottled %s\n", BOTTLE_VERSION); exit(0);
-	default:
-		fprintf(stderr, "Try 'bottled --help' for more information.\n");
-		exit(EXIT_USAGE);
+	default: fprintf(stderr, "Try 'bottled --help' for more information.\n"); exit(EXIT_USAGE);
 	}
 }
 
 static void prepare_dir(const char *dir)
 {
-	if (mkdir(dir, 0750) < 0 && errno != EEXIST)  /* store_open makes the inside */
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) /* store_open makes the inside */
 		fatal(1, "cannot create storage folder %s", dir);
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -168,7 +186,7 @@ int main(int argc, char **argv)
 		cfg.listen[cfg.nlisten++] = BOTTLE_DEFAULT_ADDR;
 	log_set_level(verbosity < 0 ? LOG_WARN : verbosity > 0 ? LOG_DEBUG : LOG_INFO);
 	prepare_dir(cfg.dir);
-	setvbuf(stderr, NULL, _IOLBF, 0);
+	(void)setvbuf(stderr, NULL, _IOLBF, 0);
 
 	struct server *srv = server_new(&cfg);
 	int status = server_run(srv);

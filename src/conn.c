@@ -18,7 +18,10 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+/* clang-format 14 takes (p) for a cast. */
+/* clang-format off */
 #define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
+/* clang-format on */
 
 /* Private replies up to this size are copied into the queue's tail block, so a
  * burst of pipelined replies goes out in one writev slot instead of one each.
@@ -31,8 +34,8 @@
 #define CONN_FILE_AHEAD (256u * 1024)
 
 static const struct {
-	const char *log;         /* for the server log */
-	const char *leave;       /* for the room's LEAVE event */
+	const char *log;   /* for the server log */
+	const char *leave; /* for the room's LEAVE event */
 } end_texts[] = {
 	[END_QUIT] = { "quit", "quit" },
 	[END_PEER_CLOSED] = { "peer closed", "closed" },
@@ -80,18 +83,19 @@ void conn_free(struct conn *c)
 	free(c);
 }
 
-bool conn_alive(const struct conn *c)
-{
-	return c->state != CONN_DEAD;
-}
+bool conn_alive(const struct conn *c) { return c->state != CONN_DEAD; }
 
 /* ---- ending ---- */
 
 static enum conn_end end_from_errno(int err)
 {
 	switch (err) {
-	case ECONNRESET: case EPIPE: case ECONNABORTED: return END_RESET;
-	case ETIMEDOUT: case EHOSTUNREACH: case ENETUNREACH: return END_KEEPALIVE;
+	case ECONNRESET:
+	case EPIPE:
+	case ECONNABORTED: return END_RESET;
+	case ETIMEDOUT:
+	case EHOSTUNREACH:
+	case ENETUNREACH: return END_KEEPALIVE;
 	default: return END_ERROR;
 	}
 }
@@ -150,15 +154,9 @@ void *conn_stream_of(const struct conn *c, const struct conn_stream *ops)
 	return c->stream == ops ? c->stream_data : NULL;
 }
 
-bool conn_streaming(const struct conn *c)
-{
-	return c->stream && c->state == CONN_OPEN;
-}
+bool conn_streaming(const struct conn *c) { return c->stream && c->state == CONN_OPEN; }
 
-void conn_touch(struct conn *c)
-{
-	c->last_io = loop_now(c->srv->loop);
-}
+void conn_touch(struct conn *c) { c->last_io = loop_now(c->srv->loop); }
 
 static void on_resume(struct loop *loop, struct loop_timer *t, void *data);
 
@@ -194,20 +192,15 @@ static void conn_queue(struct conn *c, struct blob *b, bool shared)
 		outq_push(&c->out, b);
 	server_want_flush(c->srv, c);
 	if (outq_bytes(&c->out) > c->srv->cfg.max_output) {
-		log_warn("%s: output over %zu bytes, disconnecting", c->peer, c->srv->cfg.max_output);
+		log_warn("%s: output over %zu bytes, disconnecting", c->peer,
+		         c->srv->cfg.max_output);
 		conn_close(c, END_OVERFLOW);
 	}
 }
 
-void conn_send_blob(struct conn *c, struct blob *b)
-{
-	conn_queue(c, b, false);
-}
+void conn_send_blob(struct conn *c, struct blob *b) { conn_queue(c, b, false); }
 
-void conn_send_shared(struct conn *c, struct blob *b)
-{
-	conn_queue(c, b, true);
-}
+void conn_send_shared(struct conn *c, struct blob *b) { conn_queue(c, b, true); }
 
 void conn_send_raw(struct conn *c, const void *data, size_t len)
 {
@@ -223,7 +216,7 @@ static ssize_t send_file_raw(struct conn *c, int fd, uint64_t off, uint64_t len)
 	size_t want = len < CONN_SENDFILE_STEP ? (size_t)len : CONN_SENDFILE_STEP;
 
 	if (outq_bytes(&c->out))
-		return 0;                        /* replies first: they were sent first */
+		return 0; /* replies first: they were sent first */
 	ssize_t n = sendfile(c->fd, fd, &pos, want);
 	if (n > 0) {
 		c->last_io = loop_now(c->srv->loop);
@@ -251,14 +244,15 @@ static ssize_t send_file_raw(struct conn *c, int fd, uint64_t off, uint64_t len)
  * what an empty queue could take, so a nearly full queue doesn't make tiny ones. */
 static ssize_t send_file_frames(struct conn *c, int fd, uint64_t off, uint64_t len)
 {
-	size_t ahead = c->srv->cfg.max_output < CONN_FILE_AHEAD ? c->srv->cfg.max_output
-	                                                        : CONN_FILE_AHEAD;
-	size_t full = ahead - TPKT_HDR_LEN < TPKT_MAX_PAYLOAD ? ahead - TPKT_HDR_LEN
-	                                                      : TPKT_MAX_PAYLOAD;
+	size_t ahead =
+		c->srv->cfg.max_output < CONN_FILE_AHEAD ? c->srv->cfg.max_output : CONN_FILE_AHEAD;
+	size_t full =
+		ahead - TPKT_HDR_LEN < TPKT_MAX_PAYLOAD ? ahead - TPKT_HDR_LEN : TPKT_MAX_PAYLOAD;
 	uint64_t moved = 0;
 
 	while (moved < len && c->state != CONN_DEAD) {
-		size_t queued = outq_bytes(&c->out), left = (size_t)(len - moved < full ? len - moved : full);
+		size_t queued = outq_bytes(&c->out),
+		       left = (size_t)(len - moved < full ? len - moved : full);
 		size_t room = queued + TPKT_HDR_LEN < ahead ? ahead - queued - TPKT_HDR_LEN : 0;
 		size_t want = left < room ? left : room;
 		if (want == 0 || (queued && want < left && want < full / 2))
@@ -295,8 +289,8 @@ void conn_reply(struct conn *c, const char *status, const char *text, size_t len
 {
 	char head[8];
 	int n = snprintf(head, sizeof head, len ? "%s " : "%s", status);
-	struct blob *b = framing_encode(c->framed ? c->framer.kind : FRAMING_LINE,
-	                                head, (size_t)n, text, len);
+	struct blob *b = framing_encode(c->framed ? c->framer.kind : FRAMING_LINE, head, (size_t)n,
+	                                text, len);
 	conn_send_blob(c, b);
 	blob_unref(b);
 }
@@ -332,7 +326,7 @@ static void conn_deliver(struct member *m, struct room_msg *msg)
 	if (c->state != CONN_OPEN)
 		return;
 	if (c->stream)
-		return;   /* chat never enters a transfer's byte stream (docs/protocol.md) */
+		return; /* chat never enters a transfer's byte stream (docs/protocol.md) */
 	conn_send_shared(c, room_msg_encoded(msg, c->framer.kind));
 }
 
@@ -388,8 +382,8 @@ void conn_greet(struct conn *c, enum framing_kind kind)
 	}
 	c->state = CONN_OPEN;
 	room_join(srv->room, &c->member);
-	conn_ok(c, "bottled %s ready; type HELP for commands; you are %s",
-	        BOTTLE_VERSION, c->member.nick);
+	conn_ok(c, "bottled %s ready; type HELP for commands; you are %s", BOTTLE_VERSION,
+	        c->member.nick);
 	log_debug("%s speaks %s as %s", c->peer, framing_name(kind), c->member.nick);
 }
 
@@ -405,7 +399,7 @@ void conn_on_greeting_timer(struct loop *loop, struct loop_timer *t, void *data)
 static void conn_command(struct conn *c, const char *cmd, size_t len)
 {
 	if (len == 0 && c->framer.kind == FRAMING_LINE)
-		return;                          /* an empty line is no command */
+		return; /* an empty line is no command */
 	if (len == 0) {
 		conn_err(c, "empty command");
 		return;
@@ -448,22 +442,23 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 	if (c->state == CONN_GREETING)
 		conn_greet(c, framing_detect(data[0]));
 	while (off < n && c->state == CONN_OPEN) {
-		bool to_stream = c->stream && c->stream->wants_input(c);
-		if (c->stream && !to_stream) {
+		const struct conn_stream *stream = c->stream;
+		bool to_stream = stream && stream->wants_input(c);
+		if (stream && !to_stream) {
 			conn_hold(c, data + off, n - off);
 			return;
 		}
 		if (to_stream && c->framer.kind == FRAMING_LINE) {
-			off += c->stream->input(c, data + off, n - off);
+			off += stream->input(c, data + off, n - off);
 			continue;
 		}
 		const char *cmd, *error;
 		size_t used, len;
-		enum frame_result r = framer_decode(&c->framer, data + off, n - off, &used,
-		                                    &cmd, &len, &error);
+		enum frame_result r =
+			framer_decode(&c->framer, data + off, n - off, &used, &cmd, &len, &error);
 		off += used;
 		if (r == FRAME_OK && to_stream)
-			c->stream->input(c, (const unsigned char *)cmd, len);
+			stream->input(c, (const unsigned char *)cmd, len);
 		else if (r == FRAME_OK)
 			conn_command(c, cmd, len);
 		else if (r == FRAME_REJECT || r == FRAME_FATAL)
@@ -483,7 +478,7 @@ static void on_resume(struct loop *loop, struct loop_timer *t, void *data)
 
 	if (c->state != CONN_OPEN || c->stream)
 		return;
-	c->held = NULL;                  /* feeding may start a stream that holds again */
+	c->held = NULL; /* feeding may start a stream that holds again */
 	c->held_len = 0;
 	if (!c->input_closed)
 		set_reading(c, true);

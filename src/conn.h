@@ -37,17 +37,28 @@ struct conn_stream {
 };
 
 enum conn_state {
-	CONN_GREETING,           /* accepted; waiting for a first byte or the grace period */
-	CONN_OPEN,               /* greeted, in the room, taking commands */
-	CONN_DRAINING,           /* no more input, a stream stopped: flushing, then close */
-	CONN_DEAD,               /* closed: only marked; the reaper frees it before the sleep */
+	CONN_GREETING, /* accepted; waiting for a first byte or the grace period */
+	CONN_OPEN,     /* greeted, in the room, taking commands */
+	CONN_DRAINING, /* no more input, a stream stopped: flushing, then close */
+	CONN_DEAD,     /* closed: only marked; the reaper frees it before the sleep */
 };
 
 /* Why a connection ended: the log says `log`, the room says `leave`. */
 enum conn_end {
-	END_QUIT, END_PEER_CLOSED, END_RESET, END_KEEPALIVE, END_OVERFLOW, END_IDLE,
-	END_PROTOCOL, END_SHUTDOWN, END_FULL, END_ERROR, END_DONE, END_SUPERSEDED,
-	END_STALLED, END_DRAIN_TIMEOUT,
+	END_QUIT,
+	END_PEER_CLOSED,
+	END_RESET,
+	END_KEEPALIVE,
+	END_OVERFLOW,
+	END_IDLE,
+	END_PROTOCOL,
+	END_SHUTDOWN,
+	END_FULL,
+	END_ERROR,
+	END_DONE,
+	END_SUPERSEDED,
+	END_STALLED,
+	END_DRAIN_TIMEOUT
 };
 
 struct conn {
@@ -57,19 +68,19 @@ struct conn {
 	enum conn_state state;
 	enum conn_end end;
 	struct framer framer;
-	bool framed;             /* framer chosen (after the first byte or the grace period) */
-	bool input_closed;       /* the peer half-closed while a stream was busy */
+	bool framed;       /* framer chosen (after the first byte or the grace period) */
+	bool input_closed; /* the peer half-closed while a stream was busy */
 	struct outq out;
-	struct member member;    /* in the room while OPEN */
+	struct member member; /* in the room while OPEN */
 	struct loop_timer greet_timer;
-	uint64_t last_read;      /* loop time of the last byte read */
-	uint64_t last_io;        /* ... of the last byte moved either way, or stream progress */
-	uint64_t drain_since;    /* when DRAINING began */
-	size_t index;            /* private: slot in the server's table */
-	bool flush_pending;      /* private: on the server's flush list */
-	const struct conn_stream *stream;   /* private: conn_stream_begin/_end */
+	uint64_t last_read;   /* loop time of the last byte read */
+	uint64_t last_io;     /* ... of the last byte moved either way, or stream progress */
+	uint64_t drain_since; /* when DRAINING began */
+	size_t index;         /* private: slot in the server's table */
+	bool flush_pending;   /* private: on the server's flush list */
+	const struct conn_stream *stream; /* private: conn_stream_begin/_end */
 	void *stream_data;
-	unsigned char *held;     /* input that arrived while a stream didn't want it */
+	unsigned char *held; /* input that arrived while a stream didn't want it */
 	size_t held_len;
 	struct loop_timer resume_timer;
 };

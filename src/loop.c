@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#define LOOP_READY_MAX 1024          /* events taken from one wait */
+#define LOOP_READY_MAX 1024 /* events taken from one wait */
 
 struct loop_fd {
 	int mask;
@@ -20,9 +20,9 @@ struct loop_fd {
 struct loop {
 	struct loop_backend *backend;
 	int setsize;
-	struct loop_fd *fds;             /* indexed by fd */
+	struct loop_fd *fds; /* indexed by fd */
 	struct loop_ready *ready;
-	struct loop_timer **heap;        /* min-heap on `when` */
+	struct loop_timer **heap; /* min-heap on `when` */
 	size_t ntimers, heap_cap;
 	loop_hook_fn *before_sleep;
 	void *before_sleep_data;
@@ -143,7 +143,8 @@ static void heap_down(struct loop *loop, size_t i)
 		size_t child = 2 * i + 1;
 		if (child >= loop->ntimers)
 			break;
-		if (child + 1 < loop->ntimers && loop->heap[child + 1]->when < loop->heap[child]->when)
+		if (child + 1 < loop->ntimers &&
+		    loop->heap[child + 1]->when < loop->heap[child]->when)
 			child++;
 		if (t->when <= loop->heap[child]->when)
 			break;
@@ -153,12 +154,13 @@ static void heap_down(struct loop *loop, size_t i)
 	heap_place(loop, i, t);
 }
 
-void loop_timer_start(struct loop *loop, struct loop_timer *t, uint64_t ms,
-                      loop_timer_fn *fn, void *data)
+void loop_timer_start(struct loop *loop, struct loop_timer *t, uint64_t ms, loop_timer_fn *fn,
+                      void *data)
 {
 	loop_timer_stop(loop, t);
 	if (loop->ntimers == loop->heap_cap) {
 		loop->heap_cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		loop->heap = xrealloc(loop->heap, loop->heap_cap * sizeof *loop->heap);
 	}
 	t->when = loop_clock_ms() + ms;

@@ -9,10 +9,10 @@
 struct loop;
 
 /* Interest and readiness masks. */
-#define LOOP_NONE     0
+#define LOOP_NONE 0
 #define LOOP_READABLE 1
 #define LOOP_WRITABLE 2
-#define LOOP_ERROR    4      /* hang-up or error (reported with the others) */
+#define LOOP_ERROR 4 /* hang-up or error (reported with the others) */
 
 struct loop_timer;
 typedef void loop_fd_fn(struct loop *loop, int fd, void *data, int mask);
@@ -38,14 +38,14 @@ void loop_unwatch(struct loop *loop, int fd);
 /* Timers on the monotonic clock. The owner embeds a struct loop_timer (zeroed)
  * and must stop it before freeing it; a timer fires once and may restart itself. */
 struct loop_timer {
-	uint64_t when;           /* private */
-	size_t slot;             /* private: heap index + 1, 0 when not pending */
+	uint64_t when; /* private */
+	size_t slot;   /* private: heap index + 1, 0 when not pending */
 	loop_timer_fn *fn;
 	void *data;
 };
-void loop_timer_start(struct loop *loop, struct loop_timer *t, uint64_t ms,
-                      loop_timer_fn *fn, void *data);
-void loop_timer_stop(struct loop *loop, struct loop_timer *t);   /* no-op if not pending */
+void loop_timer_start(struct loop *loop, struct loop_timer *t, uint64_t ms, loop_timer_fn *fn,
+                      void *data);
+void loop_timer_stop(struct loop *loop, struct loop_timer *t); /* no-op if not pending */
 static inline int loop_timer_pending(const struct loop_timer *t) { return t->slot != 0; }
 
 /* Called once per iteration before waiting: the place to flush output and reap. */

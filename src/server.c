@@ -18,9 +18,9 @@
 
 #define SERVER_TICK_MS 250
 #define SERVER_ACCEPTS_PER_EVENT 256
-#define SERVER_DRAIN_TIMEOUT_MS 10000     /* a closing peer that never reads */
+#define SERVER_DRAIN_TIMEOUT_MS 10000 /* a closing peer that never reads */
 #define SERVER_SHUTDOWN_GRACE_MS 5000
-#define SERVER_EXPIRY_MS (10 * 60 * 1000)  /* abandoned partials: look this often */
+#define SERVER_EXPIRY_MS (10 * 60 * 1000) /* abandoned partials: look this often */
 
 void server_config_defaults(struct server_config *cfg)
 {
@@ -32,7 +32,7 @@ void server_config_defaults(struct server_config *cfg)
 	cfg->max_output = BOTTLE_DEFAULT_MAX_OUTPUT;
 	cfg->greeting_ms = BOTTLE_DEFAULT_GREETING_MS;
 	cfg->keepalive = (struct net_keepalive){ BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL,
-	                                         BOTTLE_DEFAULT_KEEPCNT };
+		                                 BOTTLE_DEFAULT_KEEPCNT };
 	cfg->partial_ttl_s = BOTTLE_DEFAULT_PARTIAL_TTL;
 	cfg->transfer_timeout_s = BOTTLE_DEFAULT_TRANSFER_TIMEOUT;
 }
@@ -83,7 +83,7 @@ static int open_signal_fd(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
 		fatal(1, "signalfd");
@@ -106,8 +106,10 @@ struct server *server_new(const struct server_config *cfg)
 	srv->room = room_new();
 	long holder;
 	if (!(srv->store = store_open(cfg->dir, &holder)) && errno == EBUSY)
-		fatalx(1, "storage folder %s is in use by another bottled (pid %ld); "
-		       "give each server its own --dir", cfg->dir, holder);
+		fatalx(1,
+		       "storage folder %s is in use by another bottled (pid %ld); "
+		       "give each server its own --dir",
+		       cfg->dir, holder);
 	if (!srv->store)
 		fatal(1, "cannot open storage folder %s", cfg->dir);
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -152,6 +154,7 @@ static void table_add(struct server *srv, struct conn *c)
 {
 	if (srv->nconns == srv->conns_cap) {
 		srv->conns_cap = srv->conns_cap ? srv->conns_cap * 2 : 256;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		srv->conns = xrealloc(srv->conns, srv->conns_cap * sizeof *srv->conns);
 	}
 	c->index = srv->nconns;
@@ -195,8 +198,8 @@ struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_stor
 		return NULL;
 	}
 	table_add(srv, c);
-	loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms,
-	                 conn_on_greeting_timer, c);
+	loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms, conn_on_greeting_timer,
+	                 c);
 	log_info("connect %s (%zu client%s)", c->peer, srv->nconns, srv->nconns == 1 ? "" : "s");
 	return c;
 }
@@ -231,6 +234,7 @@ void server_want_flush(struct server *srv, struct conn *c)
 		return;
 	if (srv->nflush == srv->flush_cap) {
 		srv->flush_cap = srv->flush_cap ? srv->flush_cap * 2 : 256;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		srv->flush = xrealloc(srv->flush, srv->flush_cap * sizeof *srv->flush);
 	}
 	c->flush_pending = true;
@@ -241,6 +245,7 @@ void server_conn_died(struct server *srv, struct conn *c)
 {
 	if (srv->ndead == srv->dead_cap) {
 		srv->dead_cap = srv->dead_cap ? srv->dead_cap * 2 : 64;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 		srv->dead = xrealloc(srv->dead, srv->dead_cap * sizeof *srv->dead);
 	}
 	srv->dead[srv->ndead++] = c;
@@ -267,7 +272,7 @@ static void reap_dead(struct server *srv)
 	for (size_t i = 0; i < srv->ndead; i++) {
 		struct conn *c = srv->dead[i];
 		conn_release(c);
-		if (c->flush_pending) {          /* still listed for a flush: next round */
+		if (c->flush_pending) { /* still listed for a flush: next round */
 			srv->dead[kept++] = c;
 			continue;
 		}
@@ -306,8 +311,8 @@ static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
 			         outq_bytes(&c->out), SERVER_DRAIN_TIMEOUT_MS / 1000);
 			conn_close(c, END_DRAIN_TIMEOUT);
 		} else if (stall_ms && conn_streaming(c) && now - c->last_io > stall_ms) {
-			log_warn("%s: transfer stalled: no byte either way for %u s, closing", c->peer,
-			         srv->cfg.transfer_timeout_s);
+			log_warn("%s: transfer stalled: no byte either way for %u s, closing",
+			         c->peer, srv->cfg.transfer_timeout_s);
 			conn_close(c, END_STALLED);
 		} else if (idle_ms && c->state == CONN_OPEN && !c->stream &&
 		           now - c->last_read > idle_ms) {
@@ -345,7 +350,7 @@ static void server_begin_stop(struct server *srv, const char *why)
 		if (!conn_alive(c) || c->state == CONN_DRAINING)
 			continue;
 		if (conn_streaming(c))
-			conn_close(c, END_SHUTDOWN);   /* a raw byte stream can't take a message */
+			conn_close(c, END_SHUTDOWN); /* a raw byte stream can't take a message */
 		else {
 			conn_ok(c, "server shutting down");
 			conn_close_after_flush(c, END_SHUTDOWN);

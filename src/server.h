@@ -25,11 +25,11 @@ struct server_config {
 	size_t max_frame;
 	size_t max_output;
 	unsigned greeting_ms;
-	unsigned idle_timeout_s;           /* 0: off */
+	unsigned idle_timeout_s; /* 0: off */
 	struct net_keepalive keepalive;
 	unsigned long partial_ttl_s;
-	unsigned long long max_file_size;  /* 0: no limit */
-	unsigned transfer_timeout_s;       /* a transfer moving no byte this long ends; 0: off */
+	unsigned long long max_file_size; /* 0: no limit */
+	unsigned transfer_timeout_s;      /* a transfer moving no byte this long ends; 0: off */
 };
 
 struct server {
@@ -38,21 +38,21 @@ struct server {
 	int listen_fds[SERVER_MAX_LISTEN];
 	int nlisten;
 	int signal_fd;
-	struct conn **conns;               /* every live connection */
+	struct conn **conns; /* every live connection */
 	size_t nconns, conns_cap;
-	struct conn **flush;               /* connections with output to write */
+	struct conn **flush; /* connections with output to write */
 	size_t nflush, flush_cap;
-	struct conn **dead;                /* closed, waiting to be freed */
+	struct conn **dead; /* closed, waiting to be freed */
 	size_t ndead, dead_cap;
-	int spare_fd;                      /* released to shed a client when out of fds */
+	int spare_fd; /* released to shed a client when out of fds */
 	struct room *room;
 	struct store *store;
 	struct loop_timer tick;
-	uint64_t next_expiry;              /* when to look for abandoned partials */
-	size_t sweep_next;                 /* where the idle sweep resumes */
+	uint64_t next_expiry; /* when to look for abandoned partials */
+	size_t sweep_next;    /* where the idle sweep resumes */
 	bool stopping;
 	uint64_t stop_started;
-	unsigned char rbuf[SERVER_READ_CHUNK];   /* one read buffer for all connections */
+	unsigned char rbuf[SERVER_READ_CHUNK]; /* one read buffer for all connections */
 };
 
 void server_config_defaults(struct server_config *cfg);

@@ -20,9 +20,9 @@
 #define STORE_SHA_XATTR "user.bottle.sha256"
 
 struct store {
-	int dirfd;               /* DIR */
-	int partfd;              /* DIR/.bottle/partial */
-	int lockfd;              /* DIR/.bottle/lock, flock()ed while we run */
+	int dirfd;  /* DIR */
+	int partfd; /* DIR/.bottle/partial */
+	int lockfd; /* DIR/.bottle/lock, flock()ed while we run */
 };
 
 static int open_dir_at(int at, const char *path, bool create)
@@ -92,7 +92,7 @@ void store_close(struct store *st)
 		return;
 	close(st->dirfd);
 	close(st->partfd);
-	close(st->lockfd);                 /* releases the lock */
+	close(st->lockfd); /* releases the lock */
 	free(st);
 }
 
@@ -180,13 +180,14 @@ ssize_t store_list(struct store *st, struct store_file **files)
 	while ((e = readdir(d))) {
 		struct stat sb;
 		if (!store_name_valid(e->d_name, strlen(e->d_name)) ||
-		    fstatat(st->dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+		    fstatat(st->dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 32;
 			*files = xrealloc(*files, cap * sizeof **files);
 		}
-		snprintf((*files)[n].name, sizeof (*files)[n].name, "%s", e->d_name);
+		snprintf((*files)[n].name, sizeof(*files)[n].name, "%s", e->d_name);
 		(*files)[n++].size = (uint64_t)sb.st_size;
 	}
 	closedir(d);
@@ -222,7 +223,7 @@ void store_set_sha(int fd, const char hex[STORE_SHA_HEX + 1])
 	if (fstat(fd, &sb) < 0)
 		return;
 	sha_stamp(val, sizeof val, hex, &sb);
-	fsetxattr(fd, STORE_SHA_XATTR, val, strlen(val), 0);   /* best effort: a cache */
+	fsetxattr(fd, STORE_SHA_XATTR, val, strlen(val), 0); /* best effort: a cache */
 }
 
 /* ---- partial uploads: ID.data holds the bytes, ID.meta what they are part of ---- */
@@ -265,8 +266,8 @@ int store_partial_open(struct store *st, const char *id, const char *name, uint6
 	char meta[STORE_NAME_MAX + 128], path[STORE_ID_MAX + 8];
 	struct stat sb;
 
-	snprintf(meta, sizeof meta, "%llu %s %s\n", (unsigned long long)size,
-	         sha[0] ? sha : "-", name);
+	snprintf(meta, sizeof meta, "%llu %s %s\n", (unsigned long long)size, sha[0] ? sha : "-",
+	         name);
 	snprintf(p->id, sizeof p->id, "%s", id);
 	partial_path(path, sizeof path, id, "data");
 	bool same = meta_matches(st, id, meta);
@@ -333,10 +334,7 @@ int store_partial_publish(struct store *st, struct store_partial *p, const char 
 	return 0;
 }
 
-void store_partial_remove(struct store *st, struct store_partial *p)
-{
-	partial_unlink(st, p->id);
-}
+void store_partial_remove(struct store *st, struct store_partial *p) { partial_unlink(st, p->id); }
 
 int store_expire_partials(struct store *st, time_t ttl)
 {

@@ -14,7 +14,7 @@
 
 #define STORE_NAME_MAX 255
 #define STORE_SHA_HEX 64
-#define STORE_ID_MAX 64          /* resume tokens: 8..64 of [A-Za-z0-9_-] */
+#define STORE_ID_MAX 64 /* resume tokens: 8..64 of [A-Za-z0-9_-] */
 
 struct store;
 
@@ -47,8 +47,8 @@ void store_set_sha(int fd, const char hex[STORE_SHA_HEX + 1]);
  * (name, size, sha256); resuming with anything different starts it over. */
 struct store_partial {
 	char id[STORE_ID_MAX + 1];
-	int fd;                  /* read-write, positioned nowhere: use pwrite */
-	uint64_t have;           /* bytes already stored */
+	int fd;        /* read-write, positioned nowhere: use pwrite */
+	uint64_t have; /* bytes already stored */
 };
 /* Opens or creates the partial `id` for name/size/sha (sha may be ""). */
 int store_partial_open(struct store *st, const char *id, const char *name, uint64_t size,

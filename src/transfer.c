@@ -36,9 +36,9 @@
 
 #include <openssl/evp.h>
 
-#define HASH_STEP (1 << 20)               /* bytes hashed per step */
+#define HASH_STEP (1 << 20) /* bytes hashed per step */
 #define HASH_BUF (64 * 1024)
-#define SEND_QUEUE_MAX (256 * 1024)       /* data queued but not yet in the socket */
+#define SEND_QUEUE_MAX (256 * 1024) /* data queued but not yet in the socket */
 #define BACKOFF_FIRST_MS 250
 #define BACKOFF_MAX_MS 5000
 #define SHA_XATTR "user.bottle.sha256"
@@ -47,39 +47,39 @@
 #define RESUMES_SHOWN 4
 
 enum state {
-	ST_HASH,          /* put: hashing the local file */
-	ST_DIAL,          /* connecting */
-	ST_ASKED,         /* command sent: the greeting and the reply are awaited */
-	ST_SEND,          /* put: sending data frames */
-	ST_SENT,          /* put: all data queued, awaiting "OK <size> <sha256>" */
-	ST_RECV,          /* get: receiving data frames into the .part */
-	ST_VERIFY,        /* get: hashing the .part */
-	ST_BACKOFF,       /* the link broke: waiting to dial again */
-	ST_ASK,           /* the retry window ran out: the user decides */
+	ST_HASH,    /* put: hashing the local file */
+	ST_DIAL,    /* connecting */
+	ST_ASKED,   /* command sent: the greeting and the reply are awaited */
+	ST_SEND,    /* put: sending data frames */
+	ST_SENT,    /* put: all data queued, awaiting "OK <size> <sha256>" */
+	ST_RECV,    /* get: receiving data frames into the .part */
+	ST_VERIFY,  /* get: hashing the .part */
+	ST_BACKOFF, /* the link broke: waiting to dial again */
+	ST_ASK,     /* the retry window ran out: the user decides */
 	ST_END,
 };
 
 struct transfer {
 	enum transfer_kind kind;
-	struct transfer_config cfg;       /* its strings point at the copies below */
+	struct transfer_config cfg; /* its strings point at the copies below */
 	char *addr, *file, *name, *output;
-	char *path, *part;                /* get: where the file goes, and PATH.part */
-	char sname[NAME_MAX_BYTES * 4 + 4];   /* the name, safe to show */
-	char label[NAME_MAX_BYTES * 4 + 16];  /* "upload <sname>" */
+	char *path, *part;                   /* get: where the file goes, and PATH.part */
+	char sname[NAME_MAX_BYTES * 4 + 4];  /* the name, safe to show */
+	char label[NAME_MAX_BYTES * 4 + 16]; /* "upload <sname>" */
 	struct transfer_io io;
 	enum state st;
-	uint64_t listed;                  /* ls: lines shown so far (the next page's start) */
+	uint64_t listed; /* ls: lines shown so far (the next page's start) */
 	enum transfer_result result;
 	char host[256];
 	int port;
 
-	int fd;                           /* put: the local file; get: the .part, or -1 */
-	uint64_t size;                    /* put: local; get: from the reply */
-	uint64_t pos;                     /* put: bytes queued; get: bytes in the .part */
-	uint64_t sess_start;              /* where this connection's transfer started */
-	char sha[TRANSFER_SHA_HEX + 1];   /* put: ours; get: the server's ("" unknown) */
+	int fd;                         /* put: the local file; get: the .part, or -1 */
+	uint64_t size;                  /* put: local; get: from the reply */
+	uint64_t pos;                   /* put: bytes queued; get: bytes in the .part */
+	uint64_t sess_start;            /* where this connection's transfer started */
+	char sha[TRANSFER_SHA_HEX + 1]; /* put: ours; get: the server's ("" unknown) */
 	char token[TRANSFER_TOKEN_HEX + 1];
-	unsigned char key[USERKEY_LEN];   /* put: the user's resume key */
+	unsigned char key[USERKEY_LEN]; /* put: the user's resume key */
 	EVP_MD_CTX *md;
 	uint64_t hashed;
 
@@ -87,12 +87,12 @@ struct transfer {
 	bool connected;
 	struct client_dial dial;
 	double dial_deadline;
-	size_t cmd_bytes;                 /* the command frame, sent first on each connection */
-	uint64_t sess_out;                /* bytes queued on this connection */
-	char notice[NET_ERR_LEN];         /* the server's unasked word, explains a close */
+	size_t cmd_bytes;         /* the command frame, sent first on each connection */
+	uint64_t sess_out;        /* bytes queued on this connection */
+	char notice[NET_ERR_LEN]; /* the server's unasked word, explains a close */
 
-	bool started;                     /* a reply arrived once: breaks are retried now */
-	double broke_at;                  /* start of the retry window; < 0: the link is fine */
+	bool started;    /* a reply arrived once: breaks are retried now */
+	double broke_at; /* start of the retry window; < 0: the link is fine */
 	int attempts;
 	double next_try;
 	char why[NET_ERR_LEN];
@@ -101,8 +101,8 @@ struct transfer {
 	struct progress prog;
 	double next_draw;
 	double t_begin, t_end;
-	uint64_t first_offset;            /* where this run started: the rest is its work */
-	uint64_t resumes[RESUMES_SHOWN];  /* offsets of resumed starts */
+	uint64_t first_offset;           /* where this run started: the rest is its work */
+	uint64_t resumes[RESUMES_SHOWN]; /* offsets of resumed starts */
 	int nresumes;
 };
 
@@ -140,8 +140,8 @@ void transfer_token(const unsigned char key[TRANSFER_KEY_LEN], const char *name,
 	hex_encode(digest, TRANSFER_TOKEN_HEX / 2, out);
 }
 
-int transfer_upload_args(char *out, size_t outsz, const char *name, uint64_t size,
-                         const char *sha, const char *token)
+int transfer_upload_args(char *out, size_t outsz, const char *name, uint64_t size, const char *sha,
+                         const char *token)
 {
 	char q[ARGS_MAX];
 	if (args_quote(name, q, sizeof q) < 0)
@@ -176,12 +176,15 @@ int transfer_parse_rate(const char *s, uint64_t *rate)
 	double v = strtod(s, &end);
 	if (errno || end == s || !isfinite(v) || *s == '-' || *s == '+')
 		return -1;
+	/* One line a unit reads as a table. */
+	/* clang-format off */
 	switch (*end) {
 	case 'k': case 'K': mult = 1024.0; end++; break;
 	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
 	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
 	default: break;
 	}
+	/* clang-format on */
 	v *= mult;
 	if (*end != '\0' || v < 1 || v > 1e15)
 		return -1;
@@ -193,7 +196,7 @@ int transfer_backoff_ms(int attempt)
 {
 	if (attempt < 0)
 		attempt = 0;
-	if (attempt >= 5)                       /* 250 << 5 already passes the cap */
+	if (attempt >= 5) /* 250 << 5 already passes the cap */
 		return BACKOFF_MAX_MS;
 	int ms = BACKOFF_FIRST_MS << attempt;
 	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
@@ -206,7 +209,8 @@ char *transfer_shell_quote(const char *s, char *out, size_t outsz)
 
 	for (const char *p = s; *p; p++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-		            "_-./:@%+=,[]", *p))
+		            "_-./:@%+=,[]",
+		            *p))
 			plain = false;
 	if (plain) {
 		snprintf(out, outsz, "%s", s);
@@ -402,13 +406,13 @@ static void say_resume_hint(struct transfer *t)
 	if (t->kind == TRANSFER_PUT) {
 		transfer_shell_quote(t->file, b, sizeof b);
 		transfer_shell_quote(t->name, c, sizeof c);
-		say(t, TRANSFER_NOTE, "run the same command again to resume: bottle put %s --as %s %s",
-		    b, c, a);
+		say(t, TRANSFER_NOTE,
+		    "run the same command again to resume: bottle put %s --as %s %s", b, c, a);
 	} else if (t->kind == TRANSFER_GET) {
 		transfer_shell_quote(t->name, b, sizeof b);
 		transfer_shell_quote(t->path, d, sizeof d);
-		say(t, TRANSFER_NOTE, "run the same command again to resume: bottle get %s -o %s %s",
-		    b, d, a);
+		say(t, TRANSFER_NOTE,
+		    "run the same command again to resume: bottle get %s -o %s %s", b, d, a);
 	} else {
 		say(t, TRANSFER_NOTE, "run the same command again: bottle ls %s", a);
 	}
@@ -458,7 +462,7 @@ static void link_broken(struct transfer *t, const char *why)
 	}
 	t->next_try = now + transfer_backoff_ms(t->attempts++) / 1000.0;
 	if (t->next_try > end)
-		t->next_try = end;              /* one last try as the window closes */
+		t->next_try = end; /* one last try as the window closes */
 	t->st = ST_BACKOFF;
 }
 
@@ -480,7 +484,8 @@ static void send_command(struct transfer *t)
 		n = transfer_upload_args(args, sizeof args, t->name, t->size, t->sha, t->token);
 	} else if (t->kind == TRANSFER_GET) {
 		verb = "DOWNLOAD";
-		n = transfer_download_args(args, sizeof args, t->name, t->pos, t->pos ? t->sha : NULL);
+		n = transfer_download_args(args, sizeof args, t->name, t->pos,
+		                           t->pos ? t->sha : NULL);
 	} else if (t->listed) {
 		n = snprintf(args, sizeof args, "%" PRIu64, t->listed);
 	}
@@ -499,7 +504,7 @@ static void session_connected(struct transfer *t)
 {
 	client_attach(&t->cl, client_dial_take(&t->dial), &t->cfg.ka);
 	t->connected = true;
-	send_command(t);                        /* TPKT clients speak first */
+	send_command(t); /* TPKT clients speak first */
 }
 
 static void session_start(struct transfer *t)
@@ -540,7 +545,7 @@ static bool hash_step(struct transfer *t, const char *what)
 
 	for (size_t done = 0; done < HASH_STEP && t->hashed < t->size;) {
 		size_t want = t->size - t->hashed < sizeof buf ? (size_t)(t->size - t->hashed)
-		              : sizeof buf;
+		                                               : sizeof buf;
 		ssize_t n = pread(t->fd, buf, want, (off_t)t->hashed);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -625,7 +630,8 @@ static void get_verify_step(struct transfer *t)
 	safe_copy(part, sizeof part, t->part, strlen(t->part));
 	if (strcmp(sha, t->sha) != 0) {
 		unlink(t->part);
-		fail(t, "checksum mismatch (got %s, the server has %s); %s deleted", sha, t->sha, part);
+		fail(t, "checksum mismatch (got %s, the server has %s); %s deleted", sha, t->sha,
+		     part);
 		return;
 	}
 	if (publish_part(t->part, t->path) < 0) {
@@ -781,7 +787,7 @@ static void on_reply(struct transfer *t, const struct client_msg *m)
 	else
 		understood = ls_reply(t, m);
 	if (!understood)
-		remember_notice(t, m);      /* e.g. "OK server shutting down" in its place */
+		remember_notice(t, m); /* e.g. "OK server shutting down" in its place */
 }
 
 /* put: "OK <size> <sha256>" after the data; it comes unasked (no tag). */
@@ -815,11 +821,11 @@ static void on_message(struct transfer *t, const struct client_msg *m)
 		if (m->kind != CLIENT_OK) {
 			char text[NET_ERR_LEN - 40];
 			safe_copy(text, sizeof text, m->arg, m->arg_len);
-			snprintf(t->notice, sizeof t->notice, "server refused the connection: %s", text);
+			snprintf(t->notice, sizeof t->notice, "server refused the connection: %s",
+			         text);
 		}
 		break;
-	case CLIENT_EVENT:
-		break;                          /* chat events: not ours to show */
+	case CLIENT_EVENT: break; /* chat events: not ours to show */
 	case CLIENT_REPLY:
 		if (t->st == ST_ASKED) {
 			on_reply(t, m);
@@ -928,7 +934,8 @@ static void pump(struct transfer *t)
 		if (n <= 0) {
 			char file[NAME_MAX_BYTES * 4 + 16];
 			safe_copy(file, sizeof file, t->file, strlen(t->file));
-			fail(t, "cannot read %s: %s", file, n < 0 ? strerror(errno) : "file shrank");
+			fail(t, "cannot read %s: %s", file,
+			     n < 0 ? strerror(errno) : "file shrank");
 			return;
 		}
 		t->pos += (uint64_t)n;
@@ -1028,10 +1035,7 @@ int transfer_fd(const struct transfer *t, short *events)
 	return t->cl.fd;
 }
 
-static double until(double when, double now)
-{
-	return when > now ? when - now : 0;
-}
+static double until(double when, double now) { return when > now ? when - now : 0; }
 
 int transfer_timeout_ms(const struct transfer *t)
 {
@@ -1039,14 +1043,19 @@ int transfer_timeout_ms(const struct transfer *t)
 	struct ratelimit lim = t->lim;
 
 	switch (t->st) {
-	case ST_HASH: case ST_VERIFY: return 0;
+	case ST_HASH:
+	case ST_VERIFY: return 0;
 	case ST_DIAL: wait = until(t->dial_deadline, now); break;
 	case ST_BACKOFF: wait = until(t->next_try, now); break;
 	case ST_SEND:
 		if (client_pending_output(&t->cl) < SEND_QUEUE_MAX)
 			wait = ratelimit_wait(&lim, TPKT_MAX_PAYLOAD, now);
 		break;
-	case ST_RECV: wait = ratelimit_wait(&lim, 1, now); if (wait == 0) wait = -1; break;
+	case ST_RECV:
+		wait = ratelimit_wait(&lim, 1, now);
+		if (wait == 0)
+			wait = -1;
+		break;
 	default: break;
 	}
 	/* Progress redraws; after a break, the upload's acknowledgements are watched. */
@@ -1075,10 +1084,12 @@ void transfer_step(struct transfer *t, short revents)
 		if (now >= t->next_try)
 			session_start(t);
 		break;
-	case ST_ASKED: case ST_SEND: case ST_SENT: case ST_RECV:
-		session_io(t, revents);
-		break;
-	case ST_ASK: case ST_END: break;
+	case ST_ASKED:
+	case ST_SEND:
+	case ST_SENT:
+	case ST_RECV: session_io(t, revents); break;
+	case ST_ASK:
+	case ST_END: break;
 	}
 	now = now_s();
 	if (shows_progress(t) && now >= t->next_draw) {
@@ -1119,7 +1130,7 @@ void transfer_stop(struct transfer *t)
 	finish(t, TRANSFER_STOPPED);
 }
 
-enum transfer_result transfer_run(struct transfer *t, volatile sig_atomic_t *stop)
+enum transfer_result transfer_run(struct transfer *t, const volatile sig_atomic_t *stop)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
 	sigset_t block, old;
@@ -1137,10 +1148,10 @@ enum transfer_result transfer_run(struct transfer *t, volatile sig_atomic_t *sto
 		p.fd = transfer_fd(t, &p.events);
 		int ms = transfer_timeout_ms(t);
 		if (p.fd < 0 && ms < 0)
-			ms = 1000;                      /* cannot happen; never sleep forever */
+			ms = 1000; /* cannot happen; never sleep forever */
 		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 		int rc = ppoll(&p, 1, ms < 0 ? NULL : &ts, &old);
-		transfer_step(t, rc > 0 ? p.revents : 0);
+		transfer_step(t, (short)(rc > 0 ? p.revents : 0));
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return t->result;
@@ -1253,14 +1264,15 @@ struct transfer *transfer_start(const struct transfer_config *cfg, const struct 
 	else
 		snprintf(t->label, sizeof t->label, "%s %s", verbs[t->kind], t->sname);
 	ratelimit_init(&t->lim, cfg->limit_rate, now_s());
-	if (net_split_hostport(t->addr, BOTTLE_DEFAULT_PORT, t->host, sizeof t->host, &t->port, err) < 0)
+	if (net_split_hostport(t->addr, BOTTLE_DEFAULT_PORT, t->host, sizeof t->host, &t->port,
+	                       err) < 0)
 		goto fail;
 	if (t->kind == TRANSFER_PUT && start_put(t, err) < 0)
 		goto fail;
 	if (t->kind == TRANSFER_GET && start_get(t, err) < 0)
 		goto fail;
 	if (t->kind == TRANSFER_PUT) {
-		t->st = ST_HASH;                /* one step per loop turn, from the first */
+		t->st = ST_HASH; /* one step per loop turn, from the first */
 		hash_begin(t, now_s());
 	} else {
 		session_start(t);

@@ -90,7 +90,7 @@ enum transfer_result transfer_result(const struct transfer *t);
 /* Runs alone until the end with its own poll loop (bottle put/get/ls).
  * SIGINT, SIGTERM and SIGHUP are only let through while it sleeps; when a
  * handler of the caller's has set *stop, the transfer stops (transfer_stop). */
-enum transfer_result transfer_run(struct transfer *t, volatile sig_atomic_t *stop);
+enum transfer_result transfer_run(struct transfer *t, const volatile sig_atomic_t *stop);
 /* Ends it now, telling how to resume (TRANSFER_STOPPED). */
 void transfer_stop(struct transfer *t);
 

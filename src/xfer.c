@@ -29,26 +29,26 @@
 #include <time.h>
 #include <unistd.h>
 
-#define XFER_HASH_STEP (1u << 20)        /* bytes hashed per loop turn */
+#define XFER_HASH_STEP (1u << 20) /* bytes hashed per loop turn */
 
 enum xfer_state { XF_HASHING, XF_RECEIVING, XF_VERIFYING, XF_SENDING, XF_DONE };
 
 struct xfer {
 	struct conn *conn;
 	bool upload;
-	bool anonymous;                      /* no resume token: nothing to resume later */
+	bool anonymous; /* no resume token: nothing to resume later */
 	enum xfer_state state;
-	int fd;                              /* the file read, or the partial written */
+	int fd; /* the file read, or the partial written */
 	struct store_partial part;
 	char name[STORE_NAME_MAX + 1];
-	char sha_want[STORE_SHA_HEX + 1];    /* upload: the client's; download: resume check */
+	char sha_want[STORE_SHA_HEX + 1]; /* upload: the client's; download: resume check */
 	char sha[STORE_SHA_HEX + 1];
-	uint64_t size, start, pos;           /* whole size, first byte moved, next byte */
+	uint64_t size, start, pos; /* whole size, first byte moved, next byte */
 	EVP_MD_CTX *md;
 	uint64_t hashed;
 	struct loop_timer step;
-	uint64_t t_start, t_end;             /* microseconds, monotonic */
-	bool failed;                         /* already logged as failed */
+	uint64_t t_start, t_end; /* microseconds, monotonic */
+	bool failed;             /* already logged as failed */
 };
 
 static const struct conn_stream upload_stream, download_stream;
@@ -99,9 +99,9 @@ static void log_rate(const struct xfer *x)
 	double secs = (double)(us ? us : 1) / 1e6;
 	double mbs = (double)bytes / secs / 1e6;
 	log_info("%s %s %s %s: %" PRIu64 " bytes in %.6f s (from offset %" PRIu64 "), "
-	         "%.2f MB/s, %.2f Mbit/s", x->upload ? "upload" : "download", x->name,
-	         x->upload ? "from" : "to", x->conn->peer, bytes, (double)us / 1e6,
-	         x->start, mbs, mbs * 8);
+	         "%.2f MB/s, %.2f Mbit/s",
+	         x->upload ? "upload" : "download", x->name, x->upload ? "from" : "to",
+	         x->conn->peer, bytes, (double)us / 1e6, x->start, mbs, mbs * 8);
 }
 
 /* ---- hashing in steps ---- */
@@ -124,8 +124,8 @@ static bool hash_chunk(struct xfer *x)
 	}
 	/* An upload about to be published goes to disk step by step too, so the
 	 * fsync before the rename finds little left to write and stays short. */
-	if (x->upload && sync_file_range(x->fd, 0, (off64_t)x->hashed,
-	                                 SYNC_FILE_RANGE_WRITE) < 0 && errno != EINVAL)
+	if (x->upload && sync_file_range(x->fd, 0, (off64_t)x->hashed, SYNC_FILE_RANGE_WRITE) < 0 &&
+	    errno != EINVAL)
 		return false;
 	return true;
 }
@@ -146,7 +146,7 @@ static void on_hash_step(struct loop *loop, struct loop_timer *t, void *data)
 {
 	struct xfer *x = data;
 	if (!conn_streaming(x->conn))
-		return;                          /* closing: the reaper releases x */
+		return; /* closing: the reaper releases x */
 	conn_touch(x->conn);
 	if (!hash_chunk(x)) {
 		xfer_fail(x, "%s", "read error while hashing");
@@ -254,8 +254,8 @@ static void anonymous_id(char id[STORE_ID_MAX + 1])
 			n += snprintf(id + n, (size_t)(STORE_ID_MAX + 1 - n), "%02x", r[i]);
 		return;
 	}
-	snprintf(id, STORE_ID_MAX + 1, "anon_%ld_%" PRIu64 "_%" PRIu64, (long)getpid(),
-	         clock_us(), ++serial);
+	snprintf(id, STORE_ID_MAX + 1, "anon_%ld_%" PRIu64 "_%" PRIu64, (long)getpid(), clock_us(),
+	         ++serial);
 }
 
 /* The refusal of an UPLOAD. In line mode the content is already on its way
@@ -411,7 +411,7 @@ static void upload_verified(struct xfer *x)
 
 	if (x->sha_want[0] && strcmp(x->sha, x->sha_want) != 0) {
 		store_partial_remove(store_of(c), &x->part);
-		x->anonymous = true;                  /* nothing left to keep */
+		x->anonymous = true; /* nothing left to keep */
 		xfer_fail(x, "%s", "checksum mismatch: nothing stored");
 		return;
 	}
@@ -427,7 +427,11 @@ static void upload_verified(struct xfer *x)
 
 static bool upload_wants_input(struct conn *c) { return xfer_of(c)->state == XF_RECEIVING; }
 static void upload_pump(struct conn *c) { (void)c; }
-static bool never(struct conn *c) { (void)c; return false; }
+static bool never(struct conn *c)
+{
+	(void)c;
+	return false;
+}
 
 static void upload_release(struct conn *c, void *data)
 {
@@ -436,7 +440,8 @@ static void upload_release(struct conn *c, void *data)
 		store_partial_remove(store_of(c), &x->part);
 	else if (x->state != XF_DONE && !x->failed)
 		log_info("upload %s from %s interrupted at %" PRIu64 " of %" PRIu64
-		         " bytes; partial kept for resume", x->name, c->peer, x->pos, x->size);
+		         " bytes; partial kept for resume",
+		         x->name, c->peer, x->pos, x->size);
 	xfer_free(x);
 }
 
