@@ -1,8 +1,11 @@
 # bottle: bottled (server) and bottle (client).
 #   make            build both into build/
 #   make run        install missing packages, build, run bottled on 127.0.0.1:4000
-#   make test       install missing packages, build, unit + system tests, then the
-#                   system tests again against an AddressSanitizer+UBSan build
+#   make test       install missing packages, build (gcc and clang), lint, unit +
+#                   each fuzzer for 20 s, system tests, then the system tests
+#                   again against an AddressSanitizer+UBSan build
+#   make lint       clang-tidy, cppcheck, clang-format check (mk/lint.mk)
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS, default 60 (mk/fuzz.mk)
 #   make demo       build, then show bottled with ss, netstat, nmap and tshark
 #                   (scripts/demo-tools; docs/demo.md shows a run)
 #   make install    PREFIX=/usr/local DESTDIR=: binaries, man pages, systemd unit
@@ -94,7 +97,9 @@ asan:
 test: deps
 	$(MAKE) all
 	$(MAKE) CC=clang BUILD=build-clang all
+	$(MAKE) lint
 	$(MAKE) unit
+	$(MAKE) fuzz FUZZ_SECONDS=20
 	$(MAKE) system
 	$(MAKE) asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -127,7 +132,7 @@ uninstall:
 	rm -f $(DESTDIR)$(UNITDIR)/bottled.service
 
 clean:
-	rm -rf build build-asan build-clang
+	rm -rf build build-asan build-clang build-fuzz
 
 .PHONY: all man unit system deps asan test run demo install uninstall clean
 
