@@ -3,9 +3,11 @@
 #   make run        install missing packages, build, run bottled on 127.0.0.1:4000
 #   make test       install missing packages, build (gcc and clang), lint, unit +
 #                   each fuzzer for 20 s, system tests, then the system tests
-#                   again against an AddressSanitizer+UBSan build
+#                   again against an AddressSanitizer+UBSan build, and a
+#                   subset with the server and client under valgrind
 #   make lint       clang-tidy, cppcheck, clang-format check (mk/lint.mk)
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS, default 60 (mk/fuzz.mk)
+#   make valgrind   part of the system suite under valgrind memcheck (mk/valgrind.mk)
 #   make demo       build, then show bottled with ss, netstat, nmap and tshark
 #                   (scripts/demo-tools; docs/demo.md shows a run)
 #   make install    PREFIX=/usr/local DESTDIR=: binaries, man pages, systemd unit
@@ -104,6 +106,7 @@ test: deps
 	$(MAKE) asan
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(MAKE) BUILD=build-asan system
+	$(MAKE) valgrind
 
 run: deps all
 	./$(BUILD)/bottled -l 127.0.0.1:4000 -d ./bottle-data

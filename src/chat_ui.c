@@ -877,11 +877,13 @@ int chat_interactive(struct client *cl, const char *addr, const struct transfer_
 	chat_init(&ch, cl, MODE_TTY);
 	ch.addr = addr;
 	ch.xfer = xfer;
+	/* The server picks the framing from the first byte it sees, within a short
+	 * grace period: speak at once, before setting up the terminal (slow under
+	 * valgrind or on a loaded host). WHO is useful as well. */
+	send_cmd(&ch, "WHO", NULL, 0, TAG_HELLO);
+	(void)client_flush(cl);
 	tty_signals(&ch, &old);
 	tty_start(&ch);
-	/* The server picks the framing from the first byte it sees, within a short
-	 * grace period: speak at once. WHO is useful as well. */
-	send_cmd(&ch, "WHO", NULL, 0, TAG_HELLO);
 	int status = chat_run(&ch);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return status;
