@@ -127,7 +127,8 @@ void conn_close_after_flush(struct conn *c, enum conn_end why)
 	server_want_flush(c->srv, c);
 }
 
-void conn_release(struct conn *c)
+/* Detaches the stream, then frees it: it may look at c, never at itself via c. */
+static void stream_release(struct conn *c)
 {
 	const struct conn_stream *ops = c->stream;
 	void *data = c->stream_data;
@@ -136,6 +137,11 @@ void conn_release(struct conn *c)
 	c->stream_data = NULL;
 	if (ops)
 		ops->release(c, data);
+}
+
+void conn_release(struct conn *c)
+{
+	stream_release(c);
 	if (room_has(&c->member))
 		room_leave(c->srv->room, &c->member, conn_leave_text(c->end));
 }
@@ -162,14 +168,9 @@ static void on_resume(struct loop *loop, struct loop_timer *t, void *data);
 
 void conn_stream_end(struct conn *c)
 {
-	const struct conn_stream *ops = c->stream;
-	void *data = c->stream_data;
-
-	if (!ops)
+	if (!c->stream)
 		return;
-	c->stream = NULL;
-	c->stream_data = NULL;
-	ops->release(c, data);
+	stream_release(c);
 	if (c->state != CONN_OPEN)
 		return;
 	if (c->framer.kind == FRAMING_LINE) {
