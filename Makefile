@@ -26,23 +26,36 @@ PYTEST   ?= pytest-3
 
 WARN      = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral
-ALL_CPPFLAGS = -D_GNU_SOURCE -Isrc -MMD -MP $(CPPFLAGS)
+ALL_CPPFLAGS = -D_GNU_SOURCE -MMD -MP $(CPPFLAGS)
 ALL_CFLAGS   = -std=c17 $(WARN) $(CFLAGS) $(CFLAGS_EXTRA)
 ALL_LDFLAGS  = $(LDFLAGS)
 
 SAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 
-COMMON   = xmalloc log timefmt escape net buf line tpkt framing nick
-SERVER   = $(COMMON) loop loop_epoll room conn cmd commands args store xfer server bottled
-CLIENT   = $(COMMON) client args progress userkey ratelimit transfer chat_ui bottle
+# The folders show the architecture: src/common is what both programs share
+# (the TPKT codec, protocol limits, argument words, net, log, ...),
+# src/server is bottled, src/client is bottle. A file sees common and its own
+# side only, so a server file that includes a client header fails to build.
+# Module names are unique across the folders; objects go flat into $(BUILD).
+modules = $(notdir $(basename $(wildcard src/$(1)/*.c)))
+COMMON   = $(call modules,common)
+SERVER   = $(COMMON) $(call modules,server)
+CLIENT   = $(COMMON) $(call modules,client)
+INC_common = -Isrc/common
+INC_server = -Isrc/common -Isrc/server
+INC_client = -Isrc/common -Isrc/client
+# Tests and fuzzers may look at every side.
+INC_tests  = -Isrc/common -Isrc/server -Isrc/client
+side_of = $(word 2,$(subst /, ,$(1)))
+vpath %.c src/common src/server src/client
 
 obj = $(patsubst %,$(BUILD)/%.o,$(1))
 
 all: $(BUILD)/bottled $(BUILD)/bottle man
 
-$(BUILD)/%.o: src/%.c | $(BUILD)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+$(BUILD)/%.o: %.c | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(INC_$(call side_of,$<)) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD):
 	mkdir -p $@
@@ -50,7 +63,7 @@ $(BUILD):
 $(BUILD)/bottled: $(call obj,$(SERVER))
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lcrypto -o $@
 
-# GNU readline, not libedit: see the comment at the top of src/chat_ui.c.
+# GNU readline, not libedit: see the comment at the top of src/client/chat_ui.c.
 $(BUILD)/bottle: $(call obj,$(CLIENT))
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lreadline -lcrypto -lm -o $@
 
@@ -65,8 +78,10 @@ $(BUILD)/%.8: man/%.8.scd | $(BUILD)
 $(BUILD)/%.1: man/%.1.scd | $(BUILD)
 	$(SCDOC) < $< > $@.tmp && mv $@.tmp $@
 
-# ---- unit tests: one cmocka program per module, linked with what it tests ----
-UNIT_TESTS = tpkt nick line framing buf timefmt cmd escape client transfer
+# ---- unit tests: one cmocka program per module, linked with what it tests;
+#      tests/unit has the folders of src ----
+UNIT_TESTS = $(patsubst test_%,%,$(notdir $(basename $(wildcard tests/unit/*/test_*.c))))
+vpath test_%.c tests/unit/common tests/unit/server tests/unit/client
 UNIT_DEPS_tpkt    = tpkt
 UNIT_DEPS_nick    = nick
 UNIT_DEPS_line    = line xmalloc
@@ -80,8 +95,9 @@ UNIT_DEPS_transfer = transfer ratelimit progress userkey client args tpkt buf ne
 UNIT_LIBS_transfer = -lcrypto -lm
 
 .SECONDEXPANSION:
-$(BUILD)/test_%: tests/unit/test_%.c $$(call obj,$$(UNIT_DEPS_$$*)) | $(BUILD)
-	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $^ -lcmocka $(UNIT_LIBS_$*) -o $@
+$(BUILD)/test_%: test_%.c $$(call obj,$$(UNIT_DEPS_$$*)) | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(INC_tests) $(ALL_CFLAGS) $(filter %.c %.o,$^) -lcmocka \
+	  $(UNIT_LIBS_$*) -o $@
 
 unit: $(patsubst %,$(BUILD)/test_%,$(UNIT_TESTS))
 	@for t in $^; do echo "== $$t"; $$t || exit 1; done

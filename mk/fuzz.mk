@@ -62,11 +62,12 @@ FUZZ_MAXLEN_fuzz_server = 16384
 fuzz_bin = $(FUZZ_DIR)/$(1)
 fuzz_objs = $(patsubst %,$(FUZZ_DIR)/obj/%.o,$(1))
 
-$(FUZZ_DIR)/obj/%.o: src/%.c | $(FUZZ_DIR)/obj
-	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FUZZ_DIR)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(INC_tests) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_DIR)/obj/%.o: tests/fuzz/%.c | $(FUZZ_DIR)/obj
-	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+# src/ found through the Makefile's vpath, with its side's include path.
+$(FUZZ_DIR)/obj/%.o: %.c | $(FUZZ_DIR)/obj
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(INC_$(call side_of,$<)) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_DIR)/obj:
 	mkdir -p $@

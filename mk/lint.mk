@@ -18,8 +18,8 @@ CPPCHECK     ?= cppcheck
 LINT_JOBS    ?= 2
 
 # Biggest first (ls -S), so the slowest file does not start last.
-LINT_TIDY_SRCS   = $(shell ls -S $(wildcard src/*.c))
-LINT_FORMAT_SRCS = $(wildcard src/*.[ch] tests/unit/*.c tests/fuzz/*.[ch])
+LINT_TIDY_SRCS   = $(shell ls -S $(wildcard src/*/*.c))
+LINT_FORMAT_SRCS = $(wildcard src/*/*.[ch] tests/unit/*/*.c tests/fuzz/*.[ch])
 # The build's language, defines, include paths and warnings; not -MMD/-MP (they
 # would write .d files) nor CFLAGS (optimisation, sanitizers: nothing to check).
 LINT_CFLAGS  = -std=c17 $(WARN) $(filter-out -MMD -MP,$(ALL_CPPFLAGS))
@@ -29,7 +29,7 @@ LINT_CPPCHECK_FLAGS = --quiet --std=c11 --library=posix \
                       --enable=warning,performance,portability \
                       --error-exitcode=1 --inline-suppr \
                       --suppress=missingIncludeSystem --suppress=readdirCalled \
-                      $(filter -D% -U% -I%,$(ALL_CPPFLAGS))
+                      $(filter -D% -U% -I%,$(ALL_CPPFLAGS)) $(INC_tests)
 
 lint_need = command -v $(1) >/dev/null || { echo "$(1) not found: make deps" >&2; exit 1; }
 
@@ -57,7 +57,9 @@ lint-tidy:
 	@$(call lint_need,$(CLANG_TIDY))
 	@echo "clang-tidy: $(words $(LINT_TIDY_SRCS)) files, $(LINT_JOBS) at a time"
 	@printf '%s\n' $(LINT_TIDY_SRCS) | xargs -P$(LINT_JOBS) -n1 sh -c '\
-	  out=$$($(CLANG_TIDY) --quiet "$$1" -- $(LINT_CFLAGS) 2>&1); rc=$$?; \
+	  side=$${1#src/}; side=$${side%%/*}; inc="-Isrc/common"; \
+	  [ "$$side" = common ] || inc="$$inc -Isrc/$$side"; \
+	  out=$$($(CLANG_TIDY) --quiet "$$1" -- $(LINT_CFLAGS) $$inc 2>&1); rc=$$?; \
 	  printf "%s\n" "$$out" | grep -Ev "^([0-9]+ (warning|error)s? (and )?)+generated\.$$|^$$"; \
 	  exit $$rc' sh
 

@@ -3,7 +3,7 @@
 Every way a name can reach the server is tried: plain and quoted words, in
 both framings, with NUL bytes (TPKT payloads carry any byte), overlong.
 Names with a ``/``, the names ``.``, ``..`` and ``.bottle``, control bytes and
-names over 255 bytes get ``ERR invalid file name`` (src/store.c); backslashes
+names over 255 bytes get ``ERR invalid file name`` (src/server/store.c); backslashes
 and percent signs are just characters, stored under exactly that name.
 
 Links are planted by the test itself (a remote client can't make them):

@@ -3,7 +3,7 @@
 TPKT frames of exactly 65535 bytes, of 4 bytes (an empty payload), and with a
 length that lies in either direction.
 
-Each case checks the exact ERR text (src/xfer.c, src/tpkt.c) and what
+Each case checks the exact ERR text (src/server/xfer.c, src/common/tpkt.c) and what
 becomes of the connection afterwards: a refused TPKT command leaves it
 usable; a refused line-mode UPLOAD closes it (its bytes may be on the way);
 a broken TPKT stream closes it; a failed upload closes it, keeping a
