@@ -82,17 +82,9 @@ $(BUILD)/%.1: man/%.1.scd | $(BUILD)
 #      tests/unit has the folders of src ----
 UNIT_TESTS = $(patsubst test_%,%,$(notdir $(basename $(wildcard tests/unit/*/test_*.c))))
 vpath test_%.c tests/unit/common tests/unit/server tests/unit/client
-UNIT_DEPS_tpkt    = tpkt
-UNIT_DEPS_nick    = nick
-UNIT_DEPS_line    = line xmalloc
-UNIT_DEPS_framing = framing line tpkt buf xmalloc
-UNIT_DEPS_buf     = buf xmalloc
-UNIT_DEPS_timefmt = timefmt
-UNIT_DEPS_cmd     = cmd escape
-UNIT_DEPS_escape  = escape
-UNIT_DEPS_client  = client tpkt buf net escape xmalloc
-UNIT_DEPS_transfer = transfer ratelimit progress userkey client args tpkt buf net escape xmalloc
-UNIT_LIBS_transfer = -lcrypto -lm
+# What each test links: tests/unit/<side>/deps.mk, one UNIT_DEPS_<module> line
+# (and UNIT_LIBS_<module> if it needs libraries) per test.
+include $(wildcard tests/unit/*/deps.mk)
 
 .SECONDEXPANSION:
 $(BUILD)/test_%: test_%.c $$(call obj,$$(UNIT_DEPS_$$*)) | $(BUILD)
