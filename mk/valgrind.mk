@@ -3,7 +3,7 @@
 # normal build. Any memory error, any definite leak, or a descriptor bottled
 # opened and left open at exit fails it.
 #
-#   bottled  BOTTLED_WRAP (tests/system/conftest.py) runs every test server
+#   bottled  BOTTLED_WRAP (tests/system/harness/server.py) runs every test server
 #            under valgrind, one report per server ($(VG_DIR)/bottled.PID.log);
 #            the harness checks each at teardown, so a failure names its test
 #            and shows the report.
@@ -130,54 +130,54 @@ VG_TESTS_1 += test_xfer_client.py::test_server_killed_mid_upload_client_recovers
 # ---- half 2: file transfer, server side and client side
 VG_TESTS_2 :=
 # line UPLOAD and DOWNLOAD with real nc
-VG_TESTS_2 += test_xfer_server.py::test_nc_upload_and_download_text_file
+VG_TESTS_2 += test_xfer_nc.py::test_nc_upload_and_download_text_file
 # 1 MiB binary line round trip: many reads, sendfile
-VG_TESTS_2 += test_xfer_server.py::test_nc_binary_1mib_round_trip
+VG_TESTS_2 += test_xfer_nc.py::test_nc_binary_1mib_round_trip
 # line LIST, quoted names with escapes
-VG_TESTS_2 += test_xfer_server.py::test_nc_list_and_quoted_names
+VG_TESTS_2 += test_xfer_nc.py::test_nc_list_and_quoted_names
 # TPKT LIST
-VG_TESTS_2 += test_xfer_server.py::test_list_over_tpkt_is_one_frame
+VG_TESTS_2 += test_xfer_tpkt.py::test_list_over_tpkt_is_one_frame
 # TPKT LIST paging over 600 long names
-VG_TESTS_2 += test_xfer_server.py::test_list_pages_a_folder_too_big_for_one_frame
+VG_TESTS_2 += test_xfer_tpkt.py::test_list_pages_a_folder_too_big_for_one_frame
 # half-close while a download hashes (line); after an upload's last frame (TPKT)
-VG_TESTS_2 += test_xfer_server.py::test_nc_half_close_download_of_unhashed_file
-VG_TESTS_2 += test_xfer_server.py::test_tpkt_half_close_after_last_frame_still_gets_reply
+VG_TESTS_2 += test_xfer_nc.py::test_nc_half_close_download_of_unhashed_file
+VG_TESTS_2 += test_xfer_tpkt.py::test_tpkt_half_close_after_last_frame_still_gets_reply
 # sizes 1 (TPKT: commands again right after the last frame) and 0 (line)
-VG_TESTS_2 += test_xfer_server.py::test_round_trip[one-tpkt]
-VG_TESTS_2 += test_xfer_server.py::test_round_trip[empty-line]
+VG_TESTS_2 += test_xfer_sizes.py::test_round_trip[one-tpkt]
+VG_TESTS_2 += test_xfer_sizes.py::test_round_trip[empty-line]
 # UPLOAD, its data and the next command in one read: held input, resume timer
-VG_TESTS_2 += test_xfer_server.py::test_tpkt_pipelined_upload_command_data_and_next_command
+VG_TESTS_2 += test_xfer_tpkt.py::test_tpkt_pipelined_upload_command_data_and_next_command
 # data beyond the size: a failed transfer
-VG_TESTS_2 += test_xfer_server.py::test_tpkt_upload_data_beyond_size_fails
+VG_TESTS_2 += test_xfer_tpkt.py::test_tpkt_upload_data_beyond_size_fails
 # refusals: missing file, invalid names (TPKT), invalid size (line closes)
-VG_TESTS_2 += test_xfer_server.py::test_download_missing_file
-VG_TESTS_2 += test_xfer_server.py::test_invalid_names_tpkt
-VG_TESTS_2 += test_xfer_server.py::test_invalid_size_line_closes
+VG_TESTS_2 += test_xfer_names.py::test_download_missing_file
+VG_TESTS_2 += test_xfer_names.py::test_invalid_names_tpkt
+VG_TESTS_2 += test_xfer_sizes.py::test_invalid_size_line_closes
 # symlinks: the store's no-follow opens (valgrind 3.19 lacks openat2: the
 # fallback path is the one checked)
-VG_TESTS_2 += test_xfer_server.py::test_symlink_is_not_followed
+VG_TESTS_2 += test_xfer_names.py::test_symlink_is_not_followed
 # --max-file-size refusals, both framings
-VG_TESTS_2 += test_xfer_server.py::test_max_file_size
+VG_TESTS_2 += test_xfer_sizes.py::test_max_file_size
 # disconnect mid-upload of an anonymous upload: its partial dropped
-VG_TESTS_2 += test_xfer_server.py::test_largest_size_is_accepted
+VG_TESTS_2 += test_xfer_sizes.py::test_largest_size_is_accepted
 # resume: interrupted by half-close, resumed, superseded by a new connection
-VG_TESTS_2 += test_xfer_server.py::test_resume_with_token
+VG_TESTS_2 += test_xfer_resume.py::test_resume_with_token
 # resume of an upload already stored: no data
-VG_TESTS_2 += test_xfer_server.py::test_upload_of_a_file_already_stored_needs_no_data
+VG_TESTS_2 += test_xfer_resume.py::test_upload_of_a_file_already_stored_needs_no_data
 # disconnect mid-upload by RST, then resume
-VG_TESTS_2 += test_xfer_server.py::test_resume_after_abrupt_reset
+VG_TESTS_2 += test_xfer_resume.py::test_resume_after_abrupt_reset
 # checksum mismatch after verifying, both framings
-VG_TESTS_2 += test_xfer_server.py::test_checksum_mismatch_publishes_nothing
-VG_TESTS_2 += test_xfer_server.py::test_line_mode_checksum_mismatch
+VG_TESTS_2 += test_xfer_resume.py::test_checksum_mismatch_publishes_nothing
+VG_TESTS_2 += test_xfer_resume.py::test_line_mode_checksum_mismatch
 # DOWNLOAD with offsets (resume of a download), both framings
-VG_TESTS_2 += test_xfer_server.py::test_download_offset_tpkt
-VG_TESTS_2 += test_xfer_server.py::test_download_offset_line
+VG_TESTS_2 += test_xfer_resume.py::test_download_offset_tpkt
+VG_TESTS_2 += test_xfer_resume.py::test_download_offset_line
 # a stale cached digest: hash again
-VG_TESTS_2 += test_xfer_server.py::test_download_sees_replaced_file
+VG_TESTS_2 += test_xfer_resume.py::test_download_sees_replaced_file
 # two TPKT uploads of one name at once
-VG_TESTS_2 += test_xfer_server.py::test_concurrent_uploads_last_wins_never_mix[a]
+VG_TESTS_2 += test_xfer_tpkt.py::test_concurrent_uploads_last_wins_never_mix[a]
 # --partial-ttl sweep at startup
-VG_TESTS_2 += test_xfer_server.py::test_abandoned_partials_expire_after_the_ttl
+VG_TESTS_2 += test_xfer_resume.py::test_abandoned_partials_expire_after_the_ttl
 # client put and get, BOTTLE_SERVER
 VG_TESTS_2 += test_xfer_client.py::test_put_as_name_with_spaces_and_env_address
 # client get of a missing file: exit 1

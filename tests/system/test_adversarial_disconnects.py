@@ -22,10 +22,11 @@ import time
 
 import pytest
 
-from conftest import (
-    Client, LineChatClient, TpktClient, check_bystander, proc_fd_count,
-    scaled, tpkt_frame, wait_disconnect, wait_fd_count, wait_until,
-)
+from harness.clients import Client, LineChatClient, TpktClient, check_bystander
+from harness.env import scaled, wait_until
+from harness.proc import proc_fd_count, wait_fd_count
+from harness.protocol import tpkt_frame
+from harness.server import wait_disconnect
 
 MiB = 1 << 20
 DATA_FRAME = 65531
@@ -66,7 +67,7 @@ def _drop_big_files(tmp_path):
 
 
 def end(peer, how):
-    """Close the connection the given way (peer: a conftest client)."""
+    """Close the connection the given way (peer: a harness client)."""
     if how == "reset":
         peer.reset()
     else:

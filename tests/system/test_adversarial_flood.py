@@ -21,11 +21,11 @@ import time
 
 import pytest
 
-from conftest import (
-    BOTTLED, GREETING_RE, SANITIZER_REPORT, Client, LineChatClient, Server,
-    check_bystander, nofile_limit, proc_cpu_seconds, proc_fd_count, scaled,
-    wait_disconnect, wait_fd_count, wait_until,
-)
+from harness.clients import Client, LineChatClient, check_bystander
+from harness.env import BOTTLED, nofile_limit, scaled, wait_until
+from harness.proc import proc_cpu_seconds, proc_fd_count, wait_fd_count
+from harness.protocol import GREETING_RE
+from harness.server import SANITIZER_REPORT, Server, wait_disconnect
 
 MAX_CLIENTS = 50
 FLOOD = 200

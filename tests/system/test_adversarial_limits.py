@@ -31,11 +31,11 @@ import time
 
 import pytest
 
-from conftest import (
-    GREETING_RE, Client, LineChatClient, TpktClient, check_bystander, proc_fd_count,
-    run_bottled, scaled, take_frames, take_lines, tpkt_frame, wait_disconnect,
-    wait_fd_count,
-)
+from harness.clients import Client, LineChatClient, TpktClient, check_bystander
+from harness.env import scaled
+from harness.proc import proc_fd_count, wait_fd_count
+from harness.protocol import GREETING_RE, take_frames, take_lines, tpkt_frame
+from harness.server import run_bottled, wait_disconnect
 
 SMALLEST = {
     "max-output": ("--max-output", 4096),

@@ -30,10 +30,9 @@ import stat
 
 import pytest
 
-from conftest import (
-    Client, LineChatClient, TpktClient, check_bystander, proc_fd_count,
-    wait_disconnect, wait_fd_count,
-)
+from harness.clients import Client, LineChatClient, TpktClient, check_bystander
+from harness.proc import proc_fd_count, wait_fd_count
+from harness.server import wait_disconnect
 
 INVALID = "ERR invalid file name"
 SECRET = b"the file outside the folder\n"

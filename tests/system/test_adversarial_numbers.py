@@ -17,10 +17,11 @@ import struct
 
 import pytest
 
-from conftest import (
-    Client, LineChatClient, TpktClient, check_bystander, proc_fd_count, tpkt_frame,
-    wait_disconnect, wait_fd_count, wait_until,
-)
+from harness.clients import Client, LineChatClient, TpktClient, check_bystander
+from harness.env import wait_until
+from harness.proc import proc_fd_count, wait_fd_count
+from harness.protocol import tpkt_frame
+from harness.server import wait_disconnect
 
 SHA_EMPTY = hashlib.sha256(b"").hexdigest()
 INVALID_SIZE = "ERR invalid size"

@@ -38,10 +38,11 @@ import struct
 import time
 import warnings
 
-from conftest import (
-    LineChatClient, check_bystander, nofile_limit, proc_fd_count, proc_rss_kib, scaled,
-    server_is_instrumented, take_lines, wait_fd_count,
-)
+from harness.clients import LineChatClient, check_bystander
+from harness.env import nofile_limit, scaled
+from harness.proc import proc_fd_count, proc_rss_kib, wait_fd_count
+from harness.protocol import take_lines
+from harness.server import server_is_instrumented
 
 WANT = 10000
 BATCH = 250

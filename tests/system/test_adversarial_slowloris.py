@@ -18,10 +18,10 @@ import socket
 import struct
 import time
 
-from conftest import (
-    LineChatClient, check_bystander, nofile_limit, proc_fd_count, proc_rss_kib, scaled,
-    server_is_instrumented, wait_fd_count,
-)
+from harness.clients import LineChatClient, check_bystander
+from harness.env import nofile_limit, scaled
+from harness.proc import proc_fd_count, proc_rss_kib, wait_fd_count
+from harness.server import server_is_instrumented
 
 CLIENTS = 1000
 ROUNDS = 4

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
-    GREETING_RE, TIMESTAMP_RE, Client, first_word_ok,
-    ipv6_loopback_available, nofile_limit, run_bottled, run_nc,
-)
+from harness.clients import Client, run_nc
+from harness.env import ipv6_loopback_available, nofile_limit
+from harness.protocol import GREETING_RE, TIMESTAMP_RE, first_word_ok
+from harness.server import run_bottled
 
 TIME_REPLY_RE = re.compile(
     r"^OK (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d)$")

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from conftest import TIMESTAMP_RE, open_room
+from harness.clients import open_room
+from harness.protocol import TIMESTAMP_RE
 
 MULTILINE = "line one\nline two\n\tthird"
 

@@ -9,21 +9,20 @@ and screen content is polled with short intervals up to a deadline.
 """
 
 import os
-import signal
 import queue
 import re
 import shlex
 import shutil
 import socket
-import struct
 import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 
-from conftest import BOTTLE, Tmux
+from harness.clients import TpktClient
+from harness.env import BOTTLE
+from harness.tmux import Tmux
 
 TIME_REPLY_RE = re.compile(
     r"^OK \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
@@ -49,76 +48,15 @@ def closed_port():
         return s.getsockname()[1]
 
 
-# --------------------------------------------------------------------------
-# A raw TPKT client (conftest's Client speaks lines)
-# --------------------------------------------------------------------------
-
-class Raw:
-    """A TPKT connection: send commands, read payloads, bounded waits."""
-
-    def __init__(self, port, timeout=WAIT):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-        # The server picks the framing from the first byte: speak at once.
-        self.send("WHO")
-        self.greeting = self.next().decode()
-        self.nick = self.greeting.rsplit(" ", 1)[1]
-
-    def send(self, text):
-        data = text.encode() if isinstance(text, str) else text
-        self.sock.sendall(struct.pack(">BBH", 3, 0, len(data) + 4) + data)
-
-    def next(self, timeout=WAIT):
-        deadline = time.monotonic() + timeout
-        while True:
-            if len(self.buf) >= 4:
-                n = struct.unpack(">H", self.buf[2:4])[0]
-                if len(self.buf) >= n:
-                    payload, self.buf = self.buf[4:n], self.buf[n:]
-                    return payload
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no frame within {timeout}s; buffered "
-                                     f"{self.buf[:200]!r}")
-            self.sock.settimeout(remaining)
-            data = self.sock.recv(65536)
-            if not data:
-                raise AssertionError("server closed the raw connection")
-            self.buf += data
-
-    def wait_for(self, prefix, timeout=WAIT):
-        """Next payload starting with prefix (bytes or str), skipping others."""
-        if isinstance(prefix, str):
-            prefix = prefix.encode()
-        deadline = time.monotonic() + timeout
-        seen = []
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no {prefix!r} within {timeout}s; saw {seen}")
-            try:
-                payload = self.next(remaining)
-            except (socket.timeout, AssertionError):
-                raise AssertionError(f"no {prefix!r} within {timeout}s; saw {seen}")
-            if payload.startswith(prefix):
-                return payload
-            seen.append(payload)
-
-    def join_nick(self):
-        """Nick of the next client to join."""
-        return self.wait_for("JOIN ").decode().split(" ", 1)[1]
-
-    def close(self):
-        self.sock.close()
-
-
 @pytest.fixture
 def raw(server):
+    """Factory: a TPKT client on ``server``, greeted (its nick known)."""
     made = []
 
     def factory():
-        r = Raw(server.port)
+        r = TpktClient(server.port, timeout=WAIT)
         made.append(r)
+        r.greeting()
         return r
 
     yield factory
@@ -281,7 +219,7 @@ def test_script_clients_and_raw_client_chat(server, raw, script_client):
     assert r.wait_for("MSG ") == f"MSG {b_nick} hi from b".encode()
     a.expect(f"{b_nick}: hi from b")
 
-    r.send("SAY two\nlines")
+    r.send_frame("SAY two\nlines")
     a.expect(f"{r.nick}: two")
     indent = " " * len(f"{r.nick}: ")
     a.expect(f"{indent}lines")
@@ -295,7 +233,7 @@ def test_script_escapes_terminal_sequences(server, raw, script_client):
     r = raw()
     s = script_client()
     r.join_nick()
-    r.send(b"SAY \x1b[31mred\x1b[0m and \x07bell")
+    r.send_frame(b"SAY \x1b[31mred\x1b[0m and \x07bell")
     s.expect(f"{r.nick}: \\x1b[31mred\\x1b[0m and \\x07bell")
 
 
@@ -344,7 +282,7 @@ def test_tty_message_keeps_half_typed_line(tty_client):
     t, r, nick = tty_client
     t.keys("half typed")
     t.wait(lambda lines: lines[-1] == "> half typed", "the half line")
-    r.send("SAY ping from raw")
+    r.send_frame("SAY ping from raw")
     lines = t.wait(lambda lines: f"{r.nick}: ping from raw" in lines,
                    "the incoming message")
     assert lines[-1] == "> half typed"
@@ -355,7 +293,7 @@ def test_tty_message_keeps_half_typed_line(tty_client):
 
 def test_tty_escapes_terminal_sequences(tty_client):
     t, r, _ = tty_client
-    r.send(b"SAY \x1b[31mred alert")
+    r.send_frame(b"SAY \x1b[31mred alert")
     t.wait_text(f"{r.nick}: \\x1b[31mred alert")
 
 

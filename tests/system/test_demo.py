@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import BOTTLE, BOTTLED, REPO
+from harness.env import BOTTLE, BOTTLED, REPO
 
 DEMO = REPO / "scripts" / "demo-tools"
 TOOLS = ("ss", "netstat", "nmap", "nc", "tshark")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BOTTLE, BOTTLED, REPO
+from harness.env import BOTTLE, BOTTLED, REPO
 
 PAGES = {
     # program: (binary, section)

@@ -6,7 +6,7 @@ import random
 import socket
 import struct
 
-from conftest import Client, TpktClient
+from harness.clients import Client, TpktClient
 
 COMMANDS = [b"ECHO", b"TIME", b"HELP", b"SAY", b"NICK", b"WHO", b"LIST",
             b"UPLOAD", b"DOWNLOAD", b"QUIT"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BOTTLED, REPO
+from harness.env import BOTTLED, REPO
 
 PREFIX = "/usr"
 MAKE_TIMEOUT = 300          # install depends on all: may have to compile

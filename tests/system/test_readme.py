@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MiB, sha256_file, wait_until, write_random
+from harness.env import wait_until
+from harness.files import MiB, sha256_file, write_random
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

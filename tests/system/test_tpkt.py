@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from conftest import GREETING_RE, TpktClient, open_room, tpkt_frame
+from harness.clients import TpktClient, open_room
+from harness.protocol import GREETING_RE, tpkt_frame
 
 
 def replies_only(payloads):

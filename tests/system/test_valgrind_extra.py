@@ -15,7 +15,9 @@ Everything talks to 127.0.0.1.  The big files are sparse: no disk is used.
 import os
 import re
 
-from conftest import MiB, tpkt_frame, wait_until
+from harness.env import wait_until
+from harness.files import MiB
+from harness.protocol import tpkt_frame
 
 GiB = 1024 * MiB
 SHA_ANY = "ab" * 32
@@ -142,7 +144,7 @@ def test_disconnect_mid_frame(server, connect_tpkt, connect):
 
 
 # --------------------------------------------------------------------------
-# Mid-upload in line mode (TPKT: test_xfer_server.py's resume tests)
+# Mid-upload in line mode (TPKT: test_xfer_resume.py)
 # --------------------------------------------------------------------------
 
 def test_disconnect_mid_line_upload(server, connect):
@@ -172,7 +174,8 @@ def test_disconnect_mid_line_upload(server, connect):
 # --------------------------------------------------------------------------
 # Mid-hash: a download of a file without a cached digest, an upload verifying.
 # Only by RST: a FIN is a half-close, after which the server finishes what it
-# owes (test_xfer_server.py's half-close tests), hashing all of 1 GiB.
+# owes (the half-close tests in test_xfer_nc.py and test_xfer_tpkt.py),
+# hashing all of 1 GiB.
 # --------------------------------------------------------------------------
 
 def test_disconnect_mid_hash_download(server, connect, connect_tpkt):

@@ -28,8 +28,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (BOTTLE, BOTTLED, MiB, Server, Tmux, TpktClient, sha256_file,
-                      wait_until, write_random)
+from harness.clients import TpktClient
+from harness.env import BOTTLE, BOTTLED, wait_until
+from harness.files import MiB, sha256_file, write_random
+from harness.server import Server
+from harness.tmux import Tmux
 SUMMARY_RE = (r"(?P<bytes>\d+) bytes in \d+\.\d{3} s, \d+\.\d\d MB/s, "
               r"\d+\.\d\d Mbit/s(?: \(resumed at (?P<resumed>[\d, ]+)\))?$")
 EX_TEMPFAIL = 75
@@ -600,6 +603,10 @@ def test_chat_upload_download_list_while_chatting(server, tmp_path, user_env, tm
         t.type("/upload big.bin")
         t.wait_text("[big.bin")          # the prompt shows the running transfer
         t.type("/upload small.bin")      # two at once
+        # Typed together, the two lines would arrive as one pasted message:
+        # wait until the second upload shows in the prompt (or is done).
+        t.wait(lambda lines: any("| small.bin" in l or "uploaded small.bin" in l
+                                 for l in lines), "the second upload running")
         t.type("/upload big.bin")
         t.wait_text("upload big.bin is already running")
         t.type("hello while uploading")
