@@ -63,7 +63,7 @@ $(BUILD):
 $(BUILD)/bottled: $(call obj,$(SERVER))
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lcrypto -o $@
 
-# GNU readline, not libedit: see the comment at the top of src/client/chat_ui.c.
+# GNU readline, not libedit: see the comment at the top of src/client/chat_tty.c.
 $(BUILD)/bottle: $(call obj,$(CLIENT))
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lreadline -lcrypto -lm -o $@
 

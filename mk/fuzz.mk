@@ -10,7 +10,7 @@
 #   fuzz_cmd      cmd_split, cmd_find and cmd_execute over a stand-in command
 #                 table; args_next/args_quote round trips
 #   fuzz_names    nick_check/nick_fold (against a UTF-8 reference; fold is
-#                 idempotent and bounded), store_name_valid/store_id_valid
+#                 idempotent and bounded), wire_name_valid/wire_token_valid
 #                 against the documented rules
 #   fuzz_client   client_parse, the renderers (no raw control characters out),
 #                 client_greeting_nick, and client_next/client_next_frame on a
@@ -50,8 +50,9 @@ FUZZ_DEPS_fuzz_tpkt    = tpkt
 FUZZ_DEPS_fuzz_line    = line xmalloc
 FUZZ_DEPS_fuzz_framing = framing line tpkt buf xmalloc
 FUZZ_DEPS_fuzz_cmd     = cmd args escape
-FUZZ_DEPS_fuzz_names   = nick store xmalloc
-FUZZ_DEPS_fuzz_client  = client tpkt buf net escape xmalloc
+FUZZ_DEPS_fuzz_names   = nick wire sha256 args xmalloc
+FUZZ_LIBS_fuzz_names   = -lcrypto
+FUZZ_DEPS_fuzz_client  = client utf8 tpkt buf net escape xmalloc
 FUZZ_DEPS_fuzz_server  = $(filter-out bottled,$(SERVER))
 FUZZ_LIBS_fuzz_server  = -lcrypto
 # Longest input libFuzzer makes: TPKT frames go up to 64 KiB; the server is

@@ -1,9 +1,15 @@
 /* bottle.c - the client's main: options, the address rule, the subcommand
- * table; each subcommand returns the exit status. The chat gets a connected
- * client; put, get and ls make their own connections (they reconnect). */
-#include "chat_ui.h"
+ * table; each subcommand returns the exit status. The chat and -c get a
+ * connected client; put, get and ls make their own connections (they
+ * reconnect). */
+#include "chat.h"
+#include "chat_once.h"
+#include "chat_script.h"
+#include "chat_slash.h"
+#include "chat_tty.h"
 #include "client.h"
 #include "escape.h"
+#include "exit_codes.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
@@ -37,8 +43,9 @@ struct options {
 /* A form of the command: "bottle [NAME] ARGS... [HOST[:PORT]]". The address is
  * always the last positional argument, after the subcommand's own ones. */
 struct subcommand {
-	const char *name;     /* first positional argument; NULL: the default (chat) */
-	const char *synopsis; /* for --help, after "bottle " */
+	const char *name;     /* first positional argument; NULL: picked without one */
+	bool by_command;      /* picked by -c (and by no name) */
+	const char *synopsis; /* for --help, after "bottle "; NULL: shown in the chat's */
 	int nargs;            /* positional arguments before the optional address */
 	bool dials;           /* makes its own connections: run gets no client */
 	int (*run)(const struct options *o, struct client *c, char **args, const char *addr);
@@ -56,16 +63,21 @@ static struct transfer_config transfer_defaults(const struct options *o, const c
 	};
 }
 
+/* On a terminal, interactive; else a script of stdin lines. */
 static int run_chat(const struct options *o, struct client *c, char **args, const char *addr)
 {
+	struct transfer_config xfer = transfer_defaults(o, addr);
+	bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+
 	(void)args;
-	if (o->command)
-		return chat_once(c, o->command);
-	if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
-		struct transfer_config xfer = transfer_defaults(o, addr);
-		return chat_interactive(c, addr, &xfer);
-	}
-	return chat_script(c);
+	return chat_run(c, tty ? &chat_tty_input : &chat_script_input, addr, &xfer);
+}
+
+static int run_command(const struct options *o, struct client *c, char **args, const char *addr)
+{
+	(void)args;
+	(void)addr;
+	return chat_once_run(c, o->command);
 }
 
 /* ---- put, get, ls on their own: messages and the progress bar ---- */
@@ -119,11 +131,11 @@ static void solo_progress(void *ctx, struct transfer *t)
 static int exit_status(enum transfer_result r)
 {
 	switch (r) {
-	case TRANSFER_OK: return CHAT_EXIT_OK;
-	case TRANSFER_NO_SERVER: return CHAT_EXIT_CONN;
-	case TRANSFER_GAVE_UP: return CHAT_EXIT_TEMPFAIL;
-	case TRANSFER_STOPPED: return CHAT_EXIT_INTERRUPTED;
-	default: return CHAT_EXIT_ERR;
+	case TRANSFER_OK: return BOTTLE_EXIT_OK;
+	case TRANSFER_NO_SERVER: return BOTTLE_EXIT_CONN;
+	case TRANSFER_GAVE_UP: return BOTTLE_EXIT_TEMPFAIL;
+	case TRANSFER_STOPPED: return BOTTLE_EXIT_INTERRUPTED;
+	default: return BOTTLE_EXIT_ERR;
 	}
 }
 
@@ -160,7 +172,7 @@ static int run_transfer(const struct options *o, enum transfer_kind kind, char *
 	struct transfer *t = transfer_start(&cfg, &io, err);
 	if (!t) {
 		fprintf(stderr, "bottle: %s\n", err);
-		return CHAT_EXIT_ERR;
+		return BOTTLE_EXIT_ERR;
 	}
 	int status = exit_status(transfer_run(t, &solo_stop));
 	solo_clear_bar(&s);
@@ -187,10 +199,11 @@ static int run_ls(const struct options *o, struct client *c, char **args, const 
 }
 
 static const struct subcommand subcommands[] = {
-	{ NULL, "[-c COMMAND] [OPTION]... [HOST[:PORT]]", 0, false, run_chat },
-	{ "put", "put FILE [--as NAME] [OPTION]... [HOST[:PORT]]", 1, true, run_put },
-	{ "get", "get NAME [-o PATH] [OPTION]... [HOST[:PORT]]", 1, true, run_get },
-	{ "ls", "ls [OPTION]... [HOST[:PORT]]", 0, true, run_ls },
+	{ NULL, false, "[-c COMMAND] [OPTION]... [HOST[:PORT]]", 0, false, run_chat },
+	{ NULL, true, NULL, 0, false, run_command },
+	{ "put", false, "put FILE [--as NAME] [OPTION]... [HOST[:PORT]]", 1, true, run_put },
+	{ "get", false, "get NAME [-o PATH] [OPTION]... [HOST[:PORT]]", 1, true, run_get },
+	{ "ls", false, "ls [OPTION]... [HOST[:PORT]]", 0, true, run_ls },
 };
 #define SUBCOMMAND_COUNT (sizeof subcommands / sizeof subcommands[0])
 
@@ -199,7 +212,8 @@ static void usage(FILE *out)
 	fprintf(out, "NAME\n    bottle - chat and file transfer client for the bottled server\n\n"
 	             "SYNOPSIS\n");
 	for (size_t i = 0; i < SUBCOMMAND_COUNT; i++)
-		fprintf(out, "    bottle %s\n", subcommands[i].synopsis);
+		if (subcommands[i].synopsis)
+			fprintf(out, "    bottle %s\n", subcommands[i].synopsis);
 	/* The help text starts in column 0, so it reads as printed. */
 	/* clang-format off */
 	fprintf(out,
@@ -294,7 +308,7 @@ static void usage(FILE *out)
 		BOTTLE_DEFAULT_PORT, BOTTLE_DEFAULT_ADDR, MAX_RETRY_FOR_S, DEFAULT_RETRY_FOR_S,
 		BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL, BOTTLE_DEFAULT_KEEPCNT,
 		DEFAULT_TIMEOUT_S);
-	chat_print_slash_help(out, "    ");
+	chat_slash_print_help(out, "    ");
 	fprintf(out,
 "\n    Transfers started in the chat run in the background on their own\n"
 "    connections while the chat goes on, several at once; the prompt shows\n"
@@ -344,7 +358,7 @@ static _Noreturn void usage_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\nTry 'bottle --help' for more information.\n");
 	va_end(ap);
-	exit(CHAT_EXIT_USAGE);
+	exit(BOTTLE_EXIT_USAGE);
 }
 
 enum { OPT_TIMEOUT = 256, OPT_AS, OPT_RETRY_FOR, OPT_LIMIT_RATE };
@@ -408,16 +422,18 @@ static void parse_option(struct options *o, int opt)
 				"--limit-rate: expected bytes per second, e.g. 500k or 2M, got '%s'",
 				optarg);
 		break;
-	case 'h': usage(stdout); exit(CHAT_EXIT_OK);
-	case 'V': printf("bottle %s\n", BOTTLE_VERSION); exit(CHAT_EXIT_OK);
+	case 'h': usage(stdout); exit(BOTTLE_EXIT_OK);
+	case 'V': printf("bottle %s\n", BOTTLE_VERSION); exit(BOTTLE_EXIT_OK);
 	default:
 		fprintf(stderr, "Try 'bottle --help' for more information.\n");
-		exit(CHAT_EXIT_USAGE);
+		exit(BOTTLE_EXIT_USAGE);
 	}
 }
 
-/* The subcommand named by args[0], else the default one (the chat). */
-static const struct subcommand *find_subcommand(int nargs, char **args, int *skip)
+/* The subcommand named by args[0]; else -c's when it was given; else the
+ * default one (the chat, first in the table). */
+static const struct subcommand *find_subcommand(const struct options *o, int nargs, char **args,
+                                                int *skip)
 {
 	*skip = 0;
 	for (size_t i = 0; nargs > 0 && i < SUBCOMMAND_COUNT; i++) {
@@ -426,6 +442,9 @@ static const struct subcommand *find_subcommand(int nargs, char **args, int *ski
 			return &subcommands[i];
 		}
 	}
+	for (size_t i = 0; o->command && i < SUBCOMMAND_COUNT; i++)
+		if (subcommands[i].by_command)
+			return &subcommands[i];
 	return &subcommands[0];
 }
 
@@ -451,7 +470,7 @@ static void connect_or_exit(struct client *c, const char *addr, const struct opt
 	if (net_split_hostport(addr, BOTTLE_DEFAULT_PORT, host, sizeof host, &port, err) < 0)
 		usage_error("bad server address %s", err);
 	if (client_connect(c, host, port, o->timeout_s * 1000, &o->ka, err) < 0)
-		fatalx(CHAT_EXIT_CONN, "%s", err);
+		fatalx(BOTTLE_EXIT_CONN, "%s", err);
 }
 
 int main(int argc, char **argv)
@@ -469,7 +488,7 @@ int main(int argc, char **argv)
 		parse_option(&o, opt);
 	char **args = argv + optind;
 	int nargs = argc - optind;
-	const struct subcommand *sc = find_subcommand(nargs, args, &skip);
+	const struct subcommand *sc = find_subcommand(&o, nargs, args, &skip);
 	args += skip;
 	nargs -= skip;
 	if (nargs < sc->nargs)

@@ -3,11 +3,11 @@
 #include "client.h"
 #include "escape.h"
 #include "proto.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #include <errno.h>
 #include <linux/sockios.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,20 +112,10 @@ static char *escape_dup(const char *s, size_t n)
 	return escape_text(xmalloc(cap), cap, s, n);
 }
 
-/* Terminal columns of safe text, one per code point (good enough for
- * lining up continuation lines; wide characters are rare in nicks). */
-static size_t columns(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
-}
-
 char *client_render_lines(const char *prefix, const char *text, size_t len)
 {
 	struct text out = { 0 };
-	size_t indent = columns(prefix);
+	size_t indent = utf8_columns(prefix);
 	const char *p = text, *end = text + len;
 
 	text_add(&out, prefix, strlen(prefix));
@@ -252,26 +242,10 @@ char *client_draft_take(struct client_draft *d, size_t *len)
 int client_connect(struct client *c, const char *host, int port, int timeout_ms,
                    const struct net_keepalive *ka, char err[NET_ERR_LEN])
 {
-	char why[NET_ERR_LEN] = "no usable address";
-
 	memset(c, 0, sizeof *c);
-	c->fd = net_connect(host, port, timeout_ms, why);
-	if (c->fd < 0) {
-		int saved = errno;
-		size_t hlen = strlen(host);
-		const char *reason = why;
-		if (strncmp(why, host, hlen) == 0 && strncmp(why + hlen, ": ", 2) == 0)
-			reason = why + hlen + 2;             /* "host: unknown": we name it below */
-		if (strncmp(why, "cannot connect", 14) == 0) /* already names the address */
-			snprintf(err, NET_ERR_LEN, "%s", why);
-		else
-			snprintf(err, NET_ERR_LEN,
-			         strchr(host, ':') ? "cannot connect to [%s]:%d: %s"
-			                           : "cannot connect to %s:%d: %s",
-			         host, port, reason);
-		errno = saved;
+	c->fd = net_connect(host, port, timeout_ms, err);
+	if (c->fd < 0)
 		return -1;
-	}
 	client_attach(c, c->fd, ka);
 	return 0;
 }
@@ -288,102 +262,6 @@ void client_attach(struct client *c, int fd, const struct net_keepalive *ka)
 	tpkt_decoder_init(&c->dec, TPKT_MAX_LEN);
 	outq_init(&c->out);
 	c->rbuf = xmalloc(CLIENT_RBUF);
-}
-
-/* ---- connecting without blocking ---- */
-
-static void dial_error(const struct client_dial *d, char err[NET_ERR_LEN])
-{
-	snprintf(err, NET_ERR_LEN,
-	         strchr(d->host, ':') ? "cannot connect to [%s]:%d: %s"
-	                              : "cannot connect to %s:%d: %s",
-	         d->host, d->port, d->why);
-}
-
-/* Starts connecting to the next untried address: 1 connected, 0 in progress,
- * -1 none left. */
-static int dial_next(struct client_dial *d, char err[NET_ERR_LEN])
-{
-	while (d->next) {
-		const struct addrinfo *ai = d->next;
-		d->next = ai->ai_next;
-		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			snprintf(d->why, sizeof d->why, "%s", strerror(errno));
-			continue;
-		}
-		d->fd = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			return 1;
-		if (errno == EINPROGRESS)
-			return 0;
-		snprintf(d->why, sizeof d->why, "%s", strerror(errno));
-		close(fd);
-		d->fd = -1;
-	}
-	dial_error(d, err);
-	return -1;
-}
-
-int client_dial_start(struct client_dial *d, const char *host, int port, char err[NET_ERR_LEN])
-{
-	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_STREAM,
-		.ai_flags = AI_NUMERICSERV,
-	};
-	char portstr[8];
-
-	memset(d, 0, sizeof *d);
-	d->fd = -1;
-	d->port = port;
-	snprintf(d->host, sizeof d->host, "%s", host);
-	snprintf(d->why, sizeof d->why, "no usable address");
-	snprintf(portstr, sizeof portstr, "%d", port);
-	int rc = getaddrinfo(host, portstr, &hints, &d->res);
-	if (rc != 0) {
-		d->res = NULL;
-		snprintf(d->why, sizeof d->why, "%s", gai_strerror(rc));
-		dial_error(d, err);
-		return -1;
-	}
-	d->next = d->res;
-	return dial_next(d, err);
-}
-
-int client_dial_step(struct client_dial *d, bool timed_out, char err[NET_ERR_LEN])
-{
-	int soerr = ETIMEDOUT;
-	socklen_t len = sizeof soerr;
-
-	if (d->fd < 0)
-		return dial_next(d, err);
-	if (!timed_out && getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		soerr = errno;
-	if (soerr == 0)
-		return 1;
-	snprintf(d->why, sizeof d->why, "%s", strerror(soerr));
-	close(d->fd);
-	d->fd = -1;
-	return dial_next(d, err);
-}
-
-int client_dial_take(struct client_dial *d)
-{
-	int fd = d->fd;
-	d->fd = -1;
-	client_dial_abort(d);
-	return fd;
-}
-
-void client_dial_abort(struct client_dial *d)
-{
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = -1;
-	if (d->res)
-		freeaddrinfo(d->res);
-	d->res = d->next = NULL;
 }
 
 void client_close(struct client *c)

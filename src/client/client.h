@@ -7,17 +7,13 @@
 
 #include "buf.h"
 #include "net.h"
-#include "nick.h"
 #include "tpkt.h"
+#include "wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-
-/* Longest SAY text (65398): its "MSG <nick> <text>" event, with the longest
- * nick, must still fit in one TPKT frame. */
-#define CLIENT_SAY_MAX (TPKT_MAX_PAYLOAD - (sizeof "MSG  " - 1) - NICK_MAX_BYTES)
 
 /* ---- address (pure) ---- */
 
@@ -125,29 +121,7 @@ int client_connect(struct client *c, const char *host, int port, int timeout_ms,
 void client_attach(struct client *c, int fd, const struct net_keepalive *ka);
 void client_close(struct client *c);
 
-/* ---- connecting without blocking (for a loop that must go on meanwhile) ---- */
-
-/* Tries the addresses of host one after the other. The caller polls fd for
- * POLLOUT and bounds each attempt with its own timer. Name lookup itself
- * (getaddrinfo) blocks: numeric addresses and /etc/hosts answer at once. */
-struct client_dial {
-	struct addrinfo *res, *next; /* all addresses; those not tried yet */
-	int fd;                      /* the attempt in progress, or -1 */
-	char host[256];
-	int port;
-	char why[NET_ERR_LEN]; /* the last attempt's failure */
-};
-
-/* 1: connected at once, 0: in progress (poll d->fd), -1: failed, err says
- * "cannot connect to HOST:PORT: why". */
-int client_dial_start(struct client_dial *d, const char *host, int port, char err[NET_ERR_LEN]);
-/* After POLLOUT/POLLERR on d->fd, or with timed_out when the attempt took too
- * long: 1 connected, 0 the next address is in progress, -1 all failed (err). */
-int client_dial_step(struct client_dial *d, bool timed_out, char err[NET_ERR_LEN]);
-/* Hands out the connected socket (after 1) and frees the rest. */
-int client_dial_take(struct client_dial *d);
-/* Stops an attempt in progress; safe on a finished or zeroed dial. */
-void client_dial_abort(struct client_dial *d);
+/* Connecting without blocking is net_dial (net.h). */
 
 /* Queues one command frame, "verb" or "verb arg" (arg may hold any bytes);
  * tag comes back with its reply. -1 with errno EMSGSIZE if it can't fit a frame. */

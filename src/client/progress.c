@@ -1,8 +1,8 @@
 /* progress.c - rate, bar and summary text for transfers. */
 #include "progress.h"
+#include "utf8.h"
 
 #include <math.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,27 +61,17 @@ char *progress_eta(char *out, size_t outsz, double secs)
 	return out;
 }
 
-static size_t code_points(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
-}
-
 /* Copies safe text, cut to max code points ("..." ending a cut one). */
 static void copy_label(char *out, size_t outsz, const char *label, size_t max)
 {
-	size_t keep = code_points(label) <= max ? SIZE_MAX : max - 3, cols = 0, n = 0;
-	const char *s = label;
+	size_t len = strlen(label);
+	size_t n = utf8_columns(label) <= max ? len : utf8_prefix(label, max - 3);
 
-	for (; *s && n + 4 < outsz; s++) {
-		if (((unsigned char)*s & 0xc0) != 0x80 && ++cols > keep)
-			break;
-		out[n++] = *s;
-	}
+	if (n + 4 > outsz) /* room for "..." and the NUL */
+		n = outsz - 4;
+	memcpy(out, label, n);
 	out[n] = '\0';
-	if (*s)
+	if (n < len)
 		snprintf(out + n, outsz - n, "...");
 }
 

@@ -1,5 +1,6 @@
 /* userkey.c - the per-user resume key: find, create once, read. */
 #include "userkey.h"
+#include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,8 +101,7 @@ static int create_key(const char *path, char err[USERKEY_ERR_LEN])
 		         strerror(errno));
 		return -1;
 	}
-	for (int i = 0; i < USERKEY_LEN; i++)
-		snprintf(text + 2 * i, 3, "%02x", raw[i]);
+	hex_encode(raw, sizeof raw, text);
 	text[KEY_HEX] = '\n';
 	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

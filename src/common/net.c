@@ -89,7 +89,8 @@ int net_parse_keepalive(const char *spec, struct net_keepalive *ka)
 	return 0;
 }
 
-static struct addrinfo *resolve(const char *host, int port, int flags, char err[NET_ERR_LEN])
+/* The addresses of host:port, or NULL with the resolver's error in *rc. */
+static struct addrinfo *resolve(const char *host, int port, int flags, int *rc)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -100,39 +101,43 @@ static struct addrinfo *resolve(const char *host, int port, int flags, char err[
 	char portstr[8];
 
 	snprintf(portstr, sizeof portstr, "%d", port);
-	int rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, NET_ERR_LEN, "%s: %s", host, gai_strerror(rc));
+	*rc = getaddrinfo(host, portstr, &hints, &res);
+	if (*rc != 0) {
 		errno = EINVAL;
 		return NULL;
 	}
 	return res;
 }
 
-static void addr_err(char err[NET_ERR_LEN], const char *what, const char *host, int port)
+/* "<what> HOST:PORT: <why>", brackets around an IPv6 host; errno is kept. */
+static void addr_err(char err[NET_ERR_LEN], const char *what, const char *host, int port,
+                     const char *why)
 {
 	int saved = errno;
 	snprintf(err, NET_ERR_LEN, strchr(host, ':') ? "%s [%s]:%d: %s" : "%s %s:%d: %s", what,
-	         host, port, strerror(saved));
+	         host, port, why);
 	errno = saved;
 }
 
 int net_listen(const char *host, int port, int backlog, char err[NET_ERR_LEN])
 {
-	struct addrinfo *res = resolve(host, port, AI_PASSIVE, err);
-	if (!res)
+	int rc;
+	struct addrinfo *res = resolve(host, port, AI_PASSIVE, &rc);
+	if (!res) {
+		snprintf(err, NET_ERR_LEN, "%s: %s", host, gai_strerror(rc));
 		return -1;
+	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (fd < 0) {
-		addr_err(err, "cannot create socket for", host, port);
+		addr_err(err, "cannot create socket for", host, port, strerror(errno));
 		goto fail;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (res->ai_family == AF_INET6) /* [::]:port means IPv6 only; add 0.0.0.0 for v4 */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
-		addr_err(err, "cannot listen on", host, port);
+		addr_err(err, "cannot listen on", host, port, strerror(errno));
 		goto fail;
 	}
 	freeaddrinfo(res);
@@ -153,52 +158,112 @@ int net_accept(int lfd, struct sockaddr_storage *peer)
 	return accept4(lfd, (struct sockaddr *)peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-/* Connects fd to addr within timeout_ms; 0 or -1 with errno. */
-static int connect_within(int fd, const struct addrinfo *ai, int timeout_ms)
+/* ---- connecting ---- */
+
+/* Starts connecting to the next untried address: 1 connected, 0 in progress,
+ * -1 none left (err names the address and the last attempt's failure). */
+static int dial_next(struct net_dial *d, char err[NET_ERR_LEN])
 {
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-		return 0;
-	if (errno != EINPROGRESS)
-		return -1;
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-	int rc = poll(&pfd, 1, timeout_ms);
-	if (rc == 0) {
-		errno = ETIMEDOUT;
-		return -1;
+	while (d->next) {
+		const struct addrinfo *ai = d->next;
+		d->next = ai->ai_next;
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			d->err = errno;
+			snprintf(d->why, sizeof d->why, "%s", strerror(errno));
+			continue;
+		}
+		d->fd = fd;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			return 1;
+		if (errno == EINPROGRESS)
+			return 0;
+		d->err = errno;
+		snprintf(d->why, sizeof d->why, "%s", strerror(errno));
+		close(fd);
+		d->fd = -1;
 	}
-	int soerr = 0;
+	addr_err(err, "cannot connect to", d->host, d->port, d->why);
+	errno = d->err;
+	return -1;
+}
+
+/* The attempt in progress failed with errno value `why`: on to the next address. */
+static int dial_failed(struct net_dial *d, int why, char err[NET_ERR_LEN])
+{
+	d->err = why;
+	snprintf(d->why, sizeof d->why, "%s", strerror(why));
+	close(d->fd);
+	d->fd = -1;
+	return dial_next(d, err);
+}
+
+int net_dial_start(struct net_dial *d, const char *host, int port, char err[NET_ERR_LEN])
+{
+	int rc;
+
+	memset(d, 0, sizeof *d);
+	d->fd = -1;
+	d->port = port;
+	d->err = EADDRNOTAVAIL;
+	snprintf(d->host, sizeof d->host, "%s", host);
+	snprintf(d->why, sizeof d->why, "no usable address");
+	d->res = d->next = resolve(host, port, 0, &rc);
+	if (!d->res)
+		snprintf(d->why, sizeof d->why, "%s", gai_strerror(rc));
+	return dial_next(d, err);
+}
+
+int net_dial_step(struct net_dial *d, bool timed_out, char err[NET_ERR_LEN])
+{
+	int soerr = ETIMEDOUT;
 	socklen_t len = sizeof soerr;
-	if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		return -1;
-	if (soerr) {
-		errno = soerr;
-		return -1;
-	}
-	return 0;
+
+	if (d->fd < 0)
+		return dial_next(d, err);
+	if (!timed_out && getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr == 0)
+		return 1;
+	return dial_failed(d, soerr, err);
+}
+
+int net_dial_take(struct net_dial *d)
+{
+	int fd = d->fd;
+	d->fd = -1;
+	net_dial_abort(d);
+	return fd;
+}
+
+void net_dial_abort(struct net_dial *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (d->res)
+		freeaddrinfo(d->res);
+	d->res = d->next = NULL;
 }
 
 int net_connect(const char *host, int port, int timeout_ms, char err[NET_ERR_LEN])
 {
-	struct addrinfo *res = resolve(host, port, 0, err), *ai;
-	int fd = -1;
+	struct net_dial d;
+	int rc = net_dial_start(&d, host, port, err);
 
-	if (!res)
-		return -1;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		if (connect_within(fd, ai, timeout_ms) == 0)
-			break;
-		addr_err(err, "cannot connect to", host, port);
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		fd = -1;
+	while (rc == 0) {
+		struct pollfd pfd = { .fd = d.fd, .events = POLLOUT };
+		int ready = poll(&pfd, 1, timeout_ms);
+		rc = ready < 0 ? dial_failed(&d, errno, err) : net_dial_step(&d, ready == 0, err);
 	}
-	freeaddrinfo(res);
-	if (fd >= 0)
-		net_set_nonblock(fd, false);
+	if (rc < 0) {
+		int saved = errno;
+		net_dial_abort(&d);
+		errno = saved;
+		return -1;
+	}
+	int fd = net_dial_take(&d);
+	net_set_nonblock(fd, false);
 	return fd;
 }
 

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+struct addrinfo;
+
 #define NET_ERR_LEN 256
 #define NET_ADDR_LEN 64 /* "[ipv6]:port" and NUL */
 
@@ -28,8 +30,34 @@ int net_parse_keepalive(const char *spec, struct net_keepalive *ka);
 int net_listen(const char *host, int port, int backlog, char err[NET_ERR_LEN]);
 /* Accepts one connection as non-blocking, close-on-exec; -1/EAGAIN when none is waiting. */
 int net_accept(int lfd, struct sockaddr_storage *peer);
-/* Blocking connect with a timeout in ms (the client uses it before its loop starts). */
+/* Blocking connect, each address of host tried for at most timeout_ms; the
+ * socket comes back blocking. -1 with errno, err says "cannot connect to
+ * HOST:PORT: why" whatever failed (the name lookup included). */
 int net_connect(const char *host, int port, int timeout_ms, char err[NET_ERR_LEN]);
+
+/* Connecting without blocking, for a loop that must go on meanwhile: the
+ * addresses of host are tried one after the other; the caller polls fd for
+ * POLLOUT and bounds each attempt with its own timer. Name lookup itself
+ * (getaddrinfo) blocks: numeric addresses and /etc/hosts answer at once. */
+struct net_dial {
+	struct addrinfo *res, *next; /* all addresses; those not tried yet */
+	int fd;                      /* the attempt in progress, or -1 */
+	char host[256];
+	int port;
+	int err;               /* the last attempt's errno */
+	char why[NET_ERR_LEN]; /* ... and its text */
+};
+
+/* 1: connected at once, 0: in progress (poll d->fd), -1: failed, err says
+ * "cannot connect to HOST:PORT: why". */
+int net_dial_start(struct net_dial *d, const char *host, int port, char err[NET_ERR_LEN]);
+/* After POLLOUT/POLLERR on d->fd, or with timed_out when the attempt took too
+ * long: 1 connected, 0 the next address is in progress, -1 all failed (err). */
+int net_dial_step(struct net_dial *d, bool timed_out, char err[NET_ERR_LEN]);
+/* Hands out the connected socket (after 1, still non-blocking) and frees the rest. */
+int net_dial_take(struct net_dial *d);
+/* Stops an attempt in progress; safe on a finished dial, or one with fd -1. */
+void net_dial_abort(struct net_dial *d);
 
 int net_set_nonblock(int fd, bool on);
 int net_set_nodelay(int fd);

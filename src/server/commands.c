@@ -3,9 +3,9 @@
 #include "cmd.h"
 #include "conn.h"
 #include "room.h"
-#include "server.h"
 #include "timefmt.h"
 #include "tpkt.h"
+#include "wire.h"
 #include "xfer.h"
 #include "xmalloc.h"
 
@@ -14,9 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-/* The longest chat text: its MSG event must still fit in one TPKT frame. */
-#define SAY_MAX (TPKT_MAX_PAYLOAD - (sizeof "MSG  " - 1) - NICK_MAX_BYTES)
 
 static void cmd_echo(struct conn *c, const char *arg, size_t len) { conn_reply(c, "OK", arg, len); }
 
@@ -57,17 +54,17 @@ static void cmd_help(struct conn *c, const char *arg, size_t len)
 
 static void cmd_say(struct conn *c, const char *arg, size_t len)
 {
-	if (len > SAY_MAX) {
-		conn_err(c, "message too long (at most %zu bytes)", (size_t)SAY_MAX);
+	if (len > WIRE_SAY_MAX) {
+		conn_err(c, "message too long (at most %zu bytes)", (size_t)WIRE_SAY_MAX);
 		return;
 	}
-	room_say(c->srv->room, &c->member, arg, len);
+	room_say(c->env->room, &c->member, arg, len);
 	conn_ok(c, "%s", "");
 }
 
 static void cmd_nick(struct conn *c, const char *arg, size_t len)
 {
-	switch (room_rename(c->srv->room, &c->member, arg, len)) {
+	switch (room_rename(c->env->room, &c->member, arg, len)) {
 	case NICK_OK: conn_ok(c, "%s", c->member.nick); break;
 	case NICK_EMPTY: conn_err(c, "nickname required"); break;
 	case ROOM_NICK_TAKEN: conn_err(c, "nickname in use"); break;
@@ -81,7 +78,7 @@ static void cmd_who(struct conn *c, const char *arg, size_t len)
 {
 	(void)arg;
 	(void)len;
-	struct room *room = c->srv->room;
+	struct room *room = c->env->room;
 	size_t count = room_count(room), cap = TPKT_MAX_PAYLOAD - 4, n;
 	char *text = xmalloc(cap);
 
@@ -110,11 +107,11 @@ const struct cmd_def cmd_table[] = {
 	{ "SAY", "SAY <text>", "send the text to everyone else in the room", cmd_say },
 	{ "NICK", "NICK <name>", "change your nickname", cmd_nick },
 	{ "WHO", "WHO", "count and list the people in the room", cmd_who },
-	{ "LIST", "LIST [<from>]",
+	{ "LIST", WIRE_LIST_USAGE,
 	  "the stored files: a count, then one \"<size> <name>\" line each", xfer_cmd_list },
-	{ "UPLOAD", "UPLOAD <name> <size> [<sha256> <token>]",
+	{ "UPLOAD", WIRE_UPLOAD_USAGE,
 	  "store a file: after \"OK <offset>\", send the bytes from that offset", xfer_cmd_upload },
-	{ "DOWNLOAD", "DOWNLOAD <name> [<offset> [<sha256>]]",
+	{ "DOWNLOAD", WIRE_DOWNLOAD_USAGE,
 	  "fetch a file: \"OK <size> <offset> <sha256>\", then the bytes from that offset",
 	  xfer_cmd_download },
 	{ NULL, NULL, NULL, NULL },

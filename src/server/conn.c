@@ -2,11 +2,9 @@
  * into the output queue, flush, and close. Nothing here blocks: reads take what
  * the socket has, writes stop when the socket is full and wait for EPOLLOUT. */
 #include "conn.h"
-#include "cmd.h"
 #include "escape.h"
 #include "log.h"
 #include "proto.h"
-#include "server.h"
 #include "xmalloc.h"
 
 #include <errno.h>
@@ -59,13 +57,13 @@ const char *conn_leave_text(enum conn_end why) { return end_texts[why].leave; }
 static void conn_deliver(struct member *m, struct room_msg *msg);
 static const struct member_ops conn_member_ops = { .deliver = conn_deliver };
 
-struct conn *conn_new(struct server *srv, int fd, const struct sockaddr_storage *peer)
+struct conn *conn_new(struct conn_env *env, int fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
-	c->srv = srv;
+	c->env = env;
 	c->fd = fd;
 	c->state = CONN_GREETING;
-	c->last_read = c->last_io = loop_now(srv->loop);
+	c->last_read = c->last_io = loop_now(env->loop);
 	c->member.ops = &conn_member_ops;
 	outq_init(&c->out);
 	net_addr_text(peer, c->peer);
@@ -84,6 +82,24 @@ void conn_free(struct conn *c)
 }
 
 bool conn_alive(const struct conn *c) { return c->state != CONN_DEAD; }
+
+static void list_add(struct conn_list *l, struct conn *c)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+		l->items = xrealloc(l->items, l->cap * sizeof *l->items);
+	}
+	l->items[l->n++] = c;
+}
+
+void conn_want_flush(struct conn *c)
+{
+	if (c->flush_pending)
+		return;
+	c->flush_pending = true;
+	list_add(&c->env->flush, c);
+}
 
 /* ---- ending ---- */
 
@@ -106,25 +122,25 @@ void conn_close(struct conn *c, enum conn_end why)
 		return;
 	c->state = CONN_DEAD;
 	c->end = why;
-	loop_timer_stop(c->srv->loop, &c->greet_timer);
-	loop_timer_stop(c->srv->loop, &c->resume_timer);
-	loop_unwatch(c->srv->loop, c->fd);
+	loop_timer_stop(c->env->loop, &c->greet_timer);
+	loop_timer_stop(c->env->loop, &c->resume_timer);
+	loop_unwatch(c->env->loop, c->fd);
 	/* Everything else waits for the reaper: the caller may be a stream, a
 	 * command handler or a broadcast walking the member list right now. */
-	server_conn_died(c->srv, c);
+	list_add(&c->env->dead, c);
 }
 
 void conn_close_after_flush(struct conn *c, enum conn_end why)
 {
 	if (c->state == CONN_DEAD || c->state == CONN_DRAINING)
 		return;
-	loop_timer_stop(c->srv->loop, &c->greet_timer);
-	loop_timer_stop(c->srv->loop, &c->resume_timer);
+	loop_timer_stop(c->env->loop, &c->greet_timer);
+	loop_timer_stop(c->env->loop, &c->resume_timer);
 	c->state = CONN_DRAINING;
 	c->end = why;
-	c->drain_since = loop_now(c->srv->loop);
-	loop_set_mask(c->srv->loop, c->fd, loop_get_mask(c->srv->loop, c->fd) & ~LOOP_READABLE);
-	server_want_flush(c->srv, c);
+	c->drain_since = loop_now(c->env->loop);
+	loop_set_mask(c->env->loop, c->fd, loop_get_mask(c->env->loop, c->fd) & ~LOOP_READABLE);
+	conn_want_flush(c);
 }
 
 /* Detaches the stream, then frees it: it may look at c, never at itself via c. */
@@ -143,7 +159,7 @@ void conn_release(struct conn *c)
 {
 	stream_release(c);
 	if (room_has(&c->member))
-		room_leave(c->srv->room, &c->member, conn_leave_text(c->end));
+		room_leave(c->env->room, &c->member, conn_leave_text(c->end));
 }
 
 /* ---- streams ---- */
@@ -152,7 +168,7 @@ void conn_stream_begin(struct conn *c, const struct conn_stream *ops, void *data
 {
 	c->stream = ops;
 	c->stream_data = data;
-	c->last_io = loop_now(c->srv->loop);
+	c->last_io = loop_now(c->env->loop);
 }
 
 void *conn_stream_of(const struct conn *c, const struct conn_stream *ops)
@@ -162,7 +178,7 @@ void *conn_stream_of(const struct conn *c, const struct conn_stream *ops)
 
 bool conn_streaming(const struct conn *c) { return c->stream && c->state == CONN_OPEN; }
 
-void conn_touch(struct conn *c) { c->last_io = loop_now(c->srv->loop); }
+void conn_touch(struct conn *c) { c->last_io = loop_now(c->env->loop); }
 
 static void on_resume(struct loop *loop, struct loop_timer *t, void *data);
 
@@ -178,7 +194,7 @@ void conn_stream_end(struct conn *c)
 		return;
 	}
 	/* Not from here: we may be inside a flush, a timer or a command. */
-	loop_timer_start(c->srv->loop, &c->resume_timer, 0, on_resume, c);
+	loop_timer_start(c->env->loop, &c->resume_timer, 0, on_resume, c);
 }
 
 /* ---- output ---- */
@@ -191,10 +207,9 @@ static void conn_queue(struct conn *c, struct blob *b, bool shared)
 		outq_append(&c->out, b->data, b->len);
 	else
 		outq_push(&c->out, b);
-	server_want_flush(c->srv, c);
-	if (outq_bytes(&c->out) > c->srv->cfg.max_output) {
-		log_warn("%s: output over %zu bytes, disconnecting", c->peer,
-		         c->srv->cfg.max_output);
+	conn_want_flush(c);
+	if (outq_bytes(&c->out) > c->env->max_output) {
+		log_warn("%s: output over %zu bytes, disconnecting", c->peer, c->env->max_output);
 		conn_close(c, END_OVERFLOW);
 	}
 }
@@ -220,7 +235,7 @@ static ssize_t send_file_raw(struct conn *c, int fd, uint64_t off, uint64_t len)
 		return 0; /* replies first: they were sent first */
 	ssize_t n = sendfile(c->fd, fd, &pos, want);
 	if (n > 0) {
-		c->last_io = loop_now(c->srv->loop);
+		c->last_io = loop_now(c->env->loop);
 		return n;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -245,8 +260,7 @@ static ssize_t send_file_raw(struct conn *c, int fd, uint64_t off, uint64_t len)
  * what an empty queue could take, so a nearly full queue doesn't make tiny ones. */
 static ssize_t send_file_frames(struct conn *c, int fd, uint64_t off, uint64_t len)
 {
-	size_t ahead =
-		c->srv->cfg.max_output < CONN_FILE_AHEAD ? c->srv->cfg.max_output : CONN_FILE_AHEAD;
+	size_t ahead = c->env->max_output < CONN_FILE_AHEAD ? c->env->max_output : CONN_FILE_AHEAD;
 	size_t full =
 		ahead - TPKT_HDR_LEN < TPKT_MAX_PAYLOAD ? ahead - TPKT_HDR_LEN : TPKT_MAX_PAYLOAD;
 	uint64_t moved = 0;
@@ -333,10 +347,10 @@ static void conn_deliver(struct member *m, struct room_msg *msg)
 
 static void update_write_interest(struct conn *c, bool want)
 {
-	int mask = loop_get_mask(c->srv->loop, c->fd);
+	int mask = loop_get_mask(c->env->loop, c->fd);
 	int next = want ? mask | LOOP_WRITABLE : mask & ~LOOP_WRITABLE;
 	if (next != mask)
-		loop_set_mask(c->srv->loop, c->fd, next);
+		loop_set_mask(c->env->loop, c->fd, next);
 }
 
 void conn_flush(struct conn *c)
@@ -350,7 +364,7 @@ void conn_flush(struct conn *c)
 			return;
 		}
 		if (n > 0)
-			c->last_io = loop_now(c->srv->loop);
+			c->last_io = loop_now(c->env->loop);
 	}
 	if (!outq_bytes(&c->out) && conn_streaming(c)) {
 		c->stream->pump(c);
@@ -369,20 +383,20 @@ void conn_flush(struct conn *c)
 
 void conn_greet(struct conn *c, enum framing_kind kind)
 {
-	struct server *srv = c->srv;
+	struct conn_env *env = c->env;
 
-	loop_timer_stop(srv->loop, &c->greet_timer);
-	framer_init(&c->framer, kind, srv->cfg.max_line, srv->cfg.max_frame);
+	loop_timer_stop(env->loop, &c->greet_timer);
+	framer_init(&c->framer, kind, env->max_line, env->max_frame);
 	c->framed = true;
 	/* Only those served count: connections still waiting for their first byte
 	 * (or being turned away) must not crowd out one that speaks. */
-	if (room_count(srv->room) >= srv->cfg.max_clients) {
+	if (room_count(env->room) >= env->max_clients) {
 		conn_err(c, "server full");
 		conn_close_after_flush(c, END_FULL);
 		return;
 	}
 	c->state = CONN_OPEN;
-	room_join(srv->room, &c->member);
+	room_join(env->room, &c->member);
 	conn_ok(c, "bottled %s ready; type HELP for commands; you are %s", BOTTLE_VERSION,
 	        c->member.nick);
 	log_debug("%s speaks %s as %s", c->peer, framing_name(kind), c->member.nick);
@@ -405,7 +419,7 @@ static void conn_command(struct conn *c, const char *cmd, size_t len)
 		conn_err(c, "empty command");
 		return;
 	}
-	cmd_execute(c, cmd, len);
+	c->env->command(c, cmd, len);
 }
 
 static void conn_frame_error(struct conn *c, enum frame_result r, const char *error)
@@ -421,8 +435,8 @@ static void conn_frame_error(struct conn *c, enum frame_result r, const char *er
 
 static void set_reading(struct conn *c, bool on)
 {
-	int mask = loop_get_mask(c->srv->loop, c->fd);
-	loop_set_mask(c->srv->loop, c->fd, on ? mask | LOOP_READABLE : mask & ~LOOP_READABLE);
+	int mask = loop_get_mask(c->env->loop, c->fd);
+	loop_set_mask(c->env->loop, c->fd, on ? mask | LOOP_READABLE : mask & ~LOOP_READABLE);
 }
 
 /* Keeps input that arrives while a transfer is busy (hashing, sending) and
@@ -492,7 +506,7 @@ static void on_resume(struct loop *loop, struct loop_timer *t, void *data)
 
 static void conn_read(struct conn *c)
 {
-	ssize_t n = read(c->fd, c->srv->rbuf, sizeof c->srv->rbuf);
+	ssize_t n = read(c->fd, c->env->rbuf, c->env->rbuf_size);
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -514,8 +528,8 @@ static void conn_read(struct conn *c)
 		}
 		return;
 	}
-	c->last_read = c->last_io = loop_now(c->srv->loop);
-	conn_feed(c, c->srv->rbuf, (size_t)n);
+	c->last_read = c->last_io = loop_now(c->env->loop);
+	conn_feed(c, c->env->rbuf, (size_t)n);
 }
 
 void conn_on_io(struct loop *loop, int fd, void *data, int mask)

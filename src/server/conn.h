@@ -13,8 +13,33 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-struct server;
 struct conn;
+struct xfer_env;
+
+/* Connections listed for their owner, who walks the list between events. */
+struct conn_list {
+	struct conn **items;
+	size_t n, cap;
+};
+
+/* What the connections need from their owner (server.c fills one for all of
+ * them): conn.c reaches nothing beyond this, so it never calls up into the
+ * server. The owner walks the two lists before the loop sleeps: `flush` to
+ * write what is queued, `dead` to free what closed (the reaper). */
+struct conn_env {
+	struct loop *loop;
+	struct room *room;
+	unsigned char *rbuf; /* one read buffer shared by every connection */
+	size_t rbuf_size;
+	size_t max_clients; /* greeted clients at most; more get "server full" */
+	size_t max_line, max_frame, max_output;
+	/* Runs one command for c (cmd_execute). */
+	void (*command)(struct conn *c, const char *cmd, size_t len);
+	/* For the transfer commands (xfer.h); conn.c never looks inside. */
+	struct xfer_env *xfer;
+	struct conn_list flush; /* output to write: conn_want_flush adds */
+	struct conn_list dead;  /* closed, waiting to be freed: conn_close adds */
+};
 
 /* A byte stream that takes over a connection for a while (a file transfer).
  * While one is attached and the connection is open, the connection hands it the
@@ -62,7 +87,7 @@ enum conn_end {
 };
 
 struct conn {
-	struct server *srv;
+	struct conn_env *env;
 	int fd;
 	char peer[NET_ADDR_LEN];
 	enum conn_state state;
@@ -76,8 +101,8 @@ struct conn {
 	uint64_t last_read;   /* loop time of the last byte read */
 	uint64_t last_io;     /* ... of the last byte moved either way, or stream progress */
 	uint64_t drain_since; /* when DRAINING began */
-	size_t index;         /* private: slot in the server's table */
-	bool flush_pending;   /* private: on the server's flush list */
+	size_t index;         /* the owner's: slot in its table */
+	bool flush_pending;   /* listed in env->flush (the owner clears it as it flushes) */
 	const struct conn_stream *stream; /* private: conn_stream_begin/_end */
 	void *stream_data;
 	unsigned char *held; /* input that arrived while a stream didn't want it */
@@ -85,7 +110,7 @@ struct conn {
 	struct loop_timer resume_timer;
 };
 
-struct conn *conn_new(struct server *srv, int fd, const struct sockaddr_storage *peer);
+struct conn *conn_new(struct conn_env *env, int fd, const struct sockaddr_storage *peer);
 void conn_free(struct conn *c);
 
 /* Loop callbacks. */
@@ -129,12 +154,14 @@ bool conn_streaming(const struct conn *c);
 /* The stream made progress without moving bytes (hashing): not stalled. */
 void conn_touch(struct conn *c);
 
+/* Lists c in env->flush (once) to be flushed before the loop sleeps. */
+void conn_want_flush(struct conn *c);
 /* Writes queued output. The connection may be closed (marked) when it returns. */
 void conn_flush(struct conn *c);
 /* Ending. Both only mark: close drops the output, after_flush sends it first
  * (within a drain timeout). A stream attached to a closing connection stops at
  * once and is released by the reaper, with the room membership and the memory
- * (server.c: reap_dead -> conn_release). */
+ * (the owner's reaper, for each in env->dead: conn_release, then conn_free). */
 void conn_close(struct conn *c, enum conn_end why);
 void conn_close_after_flush(struct conn *c, enum conn_end why);
 /* The reaper's half of closing: releases the stream and leaves the room. */

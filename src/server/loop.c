@@ -5,6 +5,7 @@
 #include "xmalloc.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +28,7 @@ struct loop {
 	loop_hook_fn *before_sleep;
 	void *before_sleep_data;
 	uint64_t now;
+	bool in_timers; /* run_timers is calling timers */
 	int stopped;
 };
 
@@ -164,6 +166,11 @@ void loop_timer_start(struct loop *loop, struct loop_timer *t, uint64_t ms, loop
 		loop->heap = xrealloc(loop->heap, loop->heap_cap * sizeof *loop->heap);
 	}
 	t->when = loop_clock_ms() + ms;
+	/* Started by a timer of this turn and already due: it waits for the next
+	 * turn, so a zero-delay timer that restarts itself (hashing in steps)
+	 * lets the other events in between. */
+	if (loop->in_timers && t->when <= loop->now)
+		t->when = loop->now + 1;
 	t->fn = fn;
 	t->data = data;
 	loop->heap[loop->ntimers++] = t;
@@ -198,11 +205,13 @@ static void run_timers(struct loop *loop)
 {
 	/* Only timers due now: a timer that restarts itself with 0 ms waits a turn. */
 	uint64_t now = loop->now;
+	loop->in_timers = true;
 	while (loop->ntimers && loop->heap[0]->when <= now) {
 		struct loop_timer *t = loop->heap[0];
 		loop_timer_stop(loop, t);
 		t->fn(loop, t, t->data);
 	}
+	loop->in_timers = false;
 }
 
 /* ---- the loop ---- */

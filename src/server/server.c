@@ -1,6 +1,7 @@
 /* server.c - listeners, accept, the connection table, and what happens between
  * events: flushing output, reaping closed connections, timeouts, shutdown. */
 #include "server.h"
+#include "cmd.h"
 #include "log.h"
 #include "proto.h"
 #include "xfer.h"
@@ -112,6 +113,25 @@ struct server *server_new(const struct server_config *cfg)
 		       cfg->dir, holder);
 	if (!srv->store)
 		fatal(1, "cannot open storage folder %s", cfg->dir);
+	srv->xfer = (struct xfer_env){
+		.loop = srv->loop,
+		.store = srv->store,
+		.max_file_size = cfg->max_file_size,
+		.buf = srv->rbuf,
+		.bufsz = sizeof srv->rbuf,
+	};
+	srv->env = (struct conn_env){
+		.loop = srv->loop,
+		.room = srv->room,
+		.rbuf = srv->rbuf,
+		.rbuf_size = sizeof srv->rbuf,
+		.max_clients = cfg->max_clients,
+		.max_line = cfg->max_line,
+		.max_frame = cfg->max_frame,
+		.max_output = cfg->max_output,
+		.command = cmd_execute,
+		.xfer = &srv->xfer,
+	};
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* Signals first: once "listening on" is logged, a SIGTERM must mean a clean stop. */
 	srv->signal_fd = open_signal_fd();
@@ -143,8 +163,8 @@ void server_free(struct server *srv)
 	store_close(srv->store);
 	loop_free(srv->loop);
 	free(srv->conns);
-	free(srv->flush);
-	free(srv->dead);
+	free(srv->env.flush.items);
+	free(srv->env.dead.items);
 	free(srv);
 }
 
@@ -185,7 +205,7 @@ static void shed_connection(struct server *srv, int lfd)
 
 struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_storage *peer)
 {
-	struct conn *c = conn_new(srv, fd, peer);
+	struct conn *c = conn_new(&srv->env, fd, peer);
 
 	if (net_set_keepalive(fd, &srv->cfg.keepalive) < 0)
 		log_warn("%s: cannot set keepalive: %s", c->peer, strerror(errno));
@@ -228,38 +248,17 @@ static void on_accept(struct loop *loop, int lfd, void *data, int mask)
 
 /* ---- between events ---- */
 
-void server_want_flush(struct server *srv, struct conn *c)
-{
-	if (c->flush_pending)
-		return;
-	if (srv->nflush == srv->flush_cap) {
-		srv->flush_cap = srv->flush_cap ? srv->flush_cap * 2 : 256;
-		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-		srv->flush = xrealloc(srv->flush, srv->flush_cap * sizeof *srv->flush);
-	}
-	c->flush_pending = true;
-	srv->flush[srv->nflush++] = c;
-}
-
-void server_conn_died(struct server *srv, struct conn *c)
-{
-	if (srv->ndead == srv->dead_cap) {
-		srv->dead_cap = srv->dead_cap ? srv->dead_cap * 2 : 64;
-		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
-		srv->dead = xrealloc(srv->dead, srv->dead_cap * sizeof *srv->dead);
-	}
-	srv->dead[srv->ndead++] = c;
-}
-
 /* Writes what every connection has queued. New entries may be added while we go. */
 static void flush_all(struct server *srv)
 {
-	for (size_t i = 0; i < srv->nflush; i++) {
-		struct conn *c = srv->flush[i];
+	struct conn_list *flush = &srv->env.flush;
+
+	for (size_t i = 0; i < flush->n; i++) {
+		struct conn *c = flush->items[i];
 		c->flush_pending = false;
 		conn_flush(c);
 	}
-	srv->nflush = 0;
+	flush->n = 0;
 }
 
 /* The one place a connection is freed. conn_close only marked it and listed
@@ -268,12 +267,14 @@ static void flush_all(struct server *srv)
  * may close more (too slow), so this runs until nothing is left to reap. */
 static void reap_dead(struct server *srv)
 {
+	struct conn_list *dead = &srv->env.dead;
 	size_t kept = 0;
-	for (size_t i = 0; i < srv->ndead; i++) {
-		struct conn *c = srv->dead[i];
+
+	for (size_t i = 0; i < dead->n; i++) {
+		struct conn *c = dead->items[i];
 		conn_release(c);
 		if (c->flush_pending) { /* still listed for a flush: next round */
-			srv->dead[kept++] = c;
+			dead->items[kept++] = c;
 			continue;
 		}
 		table_remove(srv, c);
@@ -281,14 +282,14 @@ static void reap_dead(struct server *srv)
 		         srv->nconns, srv->nconns == 1 ? "" : "s");
 		conn_free(c);
 	}
-	srv->ndead = kept;
+	dead->n = kept;
 }
 
 static void before_sleep(struct loop *loop, void *data)
 {
 	struct server *srv = data;
 
-	while (srv->nflush || srv->ndead) {
+	while (srv->env.flush.n || srv->env.dead.n) {
 		flush_all(srv);
 		reap_dead(srv);
 	}
@@ -320,7 +321,7 @@ static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
 		}
 	}
 	if (now >= srv->next_expiry) {
-		xfer_expire_partials(srv);
+		xfer_expire_partials(&srv->xfer, srv->cfg.partial_ttl_s);
 		srv->next_expiry = now + SERVER_EXPIRY_MS;
 	}
 	if (srv->stopping && now - srv->stop_started > SERVER_SHUTDOWN_GRACE_MS) {

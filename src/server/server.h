@@ -8,6 +8,7 @@
 #include "net.h"
 #include "room.h"
 #include "store.h"
+#include "xfer.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,13 +41,11 @@ struct server {
 	int signal_fd;
 	struct conn **conns; /* every live connection */
 	size_t nconns, conns_cap;
-	struct conn **flush; /* connections with output to write */
-	size_t nflush, flush_cap;
-	struct conn **dead; /* closed, waiting to be freed */
-	size_t ndead, dead_cap;
 	int spare_fd; /* released to shed a client when out of fds */
 	struct room *room;
 	struct store *store;
+	struct conn_env env;  /* what connections see: loop, room, limits, flush and dead lists */
+	struct xfer_env xfer; /* what the transfer commands see: store, limits */
 	struct loop_timer tick;
 	uint64_t next_expiry; /* when to look for abandoned partials */
 	size_t sweep_next;    /* where the idle sweep resumes */
@@ -66,9 +65,5 @@ int server_run(struct server *srv);
 struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_storage *peer);
 int server_poll(struct server *srv, int max_wait_ms);
 void server_free(struct server *srv);
-
-/* Used by conn.c. */
-void server_want_flush(struct server *srv, struct conn *c);
-void server_conn_died(struct server *srv, struct conn *c);
 
 #endif

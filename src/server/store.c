@@ -14,10 +14,10 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define STORE_META_DIR ".bottle"
-#define STORE_PARTIAL_DIR ".bottle/partial"
-#define STORE_LOCK ".bottle/lock"
-#define STORE_SHA_XATTR "user.bottle.sha256"
+/* The server's own folder is the name no file may have (wire.h). */
+#define STORE_META_DIR WIRE_RESERVED_NAME
+#define STORE_PARTIAL_DIR STORE_META_DIR "/partial"
+#define STORE_LOCK STORE_META_DIR "/lock"
 
 struct store {
 	int dirfd;  /* DIR */
@@ -96,34 +96,6 @@ void store_close(struct store *st)
 	free(st);
 }
 
-bool store_name_valid(const char *name, size_t len)
-{
-	if (len == 0 || len > STORE_NAME_MAX)
-		return false;
-	if ((len == 1 && name[0] == '.') || (len == 2 && memcmp(name, "..", 2) == 0) ||
-	    (len == strlen(STORE_META_DIR) && memcmp(name, STORE_META_DIR, len) == 0))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c == '/' || c < 0x20 || c == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-bool store_id_valid(const char *id, size_t len)
-{
-	if (len < 8 || len > STORE_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_'))
-			return false;
-	}
-	return true;
-}
-
 /* openat2 keeps the lookup inside DIR and refuses symlinks; older kernels get
  * O_NOFOLLOW, which is enough because names hold no '/'. O_NONBLOCK so that a
  * FIFO someone left in DIR can't stall the loop on open. */
@@ -179,7 +151,7 @@ ssize_t store_list(struct store *st, struct store_file **files)
 		return -1;
 	while ((e = readdir(d))) {
 		struct stat sb;
-		if (!store_name_valid(e->d_name, strlen(e->d_name)) ||
+		if (!wire_name_valid(e->d_name, strlen(e->d_name)) ||
 		    fstatat(st->dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
@@ -203,27 +175,27 @@ static void sha_stamp(char *out, size_t outsz, const char *hex, const struct sta
 	         (long long)sb->st_mtim.tv_sec, sb->st_mtim.tv_nsec);
 }
 
-bool store_get_sha(int fd, const struct stat *sb, char hex[STORE_SHA_HEX + 1])
+bool store_get_sha(int fd, const struct stat *sb, char hex[WIRE_SHA_HEX + 1])
 {
 	char val[160], want[160];
-	ssize_t n = fgetxattr(fd, STORE_SHA_XATTR, val, sizeof val - 1);
-	if (n < STORE_SHA_HEX)
+	ssize_t n = fgetxattr(fd, WIRE_SHA_XATTR, val, sizeof val - 1);
+	if (n < WIRE_SHA_HEX)
 		return false;
 	val[n] = '\0';
-	memcpy(hex, val, STORE_SHA_HEX);
-	hex[STORE_SHA_HEX] = '\0';
+	memcpy(hex, val, WIRE_SHA_HEX);
+	hex[WIRE_SHA_HEX] = '\0';
 	sha_stamp(want, sizeof want, hex, sb);
 	return strcmp(val, want) == 0;
 }
 
-void store_set_sha(int fd, const char hex[STORE_SHA_HEX + 1])
+void store_set_sha(int fd, const char hex[WIRE_SHA_HEX + 1])
 {
 	struct stat sb;
 	char val[160];
 	if (fstat(fd, &sb) < 0)
 		return;
 	sha_stamp(val, sizeof val, hex, &sb);
-	fsetxattr(fd, STORE_SHA_XATTR, val, strlen(val), 0); /* best effort: a cache */
+	fsetxattr(fd, WIRE_SHA_XATTR, val, strlen(val), 0); /* best effort: a cache */
 }
 
 /* ---- partial uploads: ID.data holds the bytes, ID.meta what they are part of ---- */
@@ -235,7 +207,7 @@ static void partial_path(char *out, size_t outsz, const char *id, const char *ex
 
 static bool meta_matches(struct store *st, const char *id, const char *want)
 {
-	char path[STORE_ID_MAX + 8], have[STORE_NAME_MAX + 128];
+	char path[WIRE_TOKEN_MAX + 8], have[WIRE_NAME_MAX + 128];
 	partial_path(path, sizeof path, id, "meta");
 	int fd = open_beneath(st->partfd, path, O_RDONLY, 0);
 	if (fd < 0)
@@ -247,7 +219,7 @@ static bool meta_matches(struct store *st, const char *id, const char *want)
 
 static int meta_write(struct store *st, const char *id, const char *meta)
 {
-	char path[STORE_ID_MAX + 8];
+	char path[WIRE_TOKEN_MAX + 8];
 	partial_path(path, sizeof path, id, "meta");
 	int fd = open_beneath(st->partfd, path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
 	if (fd < 0)
@@ -263,7 +235,7 @@ static int meta_write(struct store *st, const char *id, const char *meta)
 int store_partial_open(struct store *st, const char *id, const char *name, uint64_t size,
                        const char *sha, struct store_partial *p)
 {
-	char meta[STORE_NAME_MAX + 128], path[STORE_ID_MAX + 8];
+	char meta[WIRE_NAME_MAX + 128], path[WIRE_TOKEN_MAX + 8];
 	struct stat sb;
 
 	snprintf(meta, sizeof meta, "%llu %s %s\n", (unsigned long long)size, sha[0] ? sha : "-",
@@ -309,7 +281,7 @@ fail:;
 
 static void partial_unlink(struct store *st, const char *id)
 {
-	char path[STORE_ID_MAX + 8];
+	char path[WIRE_TOKEN_MAX + 8];
 	partial_path(path, sizeof path, id, "data");
 	unlinkat(st->partfd, path, 0);
 	partial_path(path, sizeof path, id, "meta");
@@ -318,7 +290,7 @@ static void partial_unlink(struct store *st, const char *id)
 
 int store_partial_publish(struct store *st, struct store_partial *p, const char *name)
 {
-	char path[STORE_ID_MAX + 8];
+	char path[WIRE_TOKEN_MAX + 8];
 	partial_path(path, sizeof path, p->id, "data");
 	/* Data first, then the name: a crash never publishes a file with holes. */
 	if (fdatasync(p->fd) < 0 && errno != EINVAL)
@@ -352,7 +324,7 @@ int store_expire_partials(struct store *st, time_t ttl)
 		    fstatat(st->partfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    now - sb.st_mtime < ttl)
 			continue;
-		char id[STORE_ID_MAX + 1];
+		char id[WIRE_TOKEN_MAX + 1];
 		snprintf(id, sizeof id, "%.*s", (int)(len - 5), e->d_name);
 		partial_unlink(st, id);
 		removed++;

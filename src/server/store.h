@@ -1,9 +1,12 @@
 /* store.h - the storage folder: published files in DIR, partial uploads in
  * DIR/.bottle/partial. Nothing is opened outside DIR, and symlinks are never
- * followed. Names are a flat namespace (store_name_valid). All calls are plain
+ * followed. Names are a flat namespace (wire_name_valid); partials are keyed by
+ * resume tokens (wire_token_valid). All calls are plain
  * local file operations; big reads and writes are the caller's, in chunks. */
 #ifndef BOTTLE_STORE_H
 #define BOTTLE_STORE_H
+
+#include "wire.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,14 +15,10 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define STORE_NAME_MAX 255
-#define STORE_SHA_HEX 64
-#define STORE_ID_MAX 64 /* resume tokens: 8..64 of [A-Za-z0-9_-] */
-
 struct store;
 
 struct store_file {
-	char name[STORE_NAME_MAX + 1];
+	char name[WIRE_NAME_MAX + 1];
 	uint64_t size;
 };
 
@@ -29,10 +28,6 @@ struct store_file {
 struct store *store_open(const char *dir, long *holder);
 void store_close(struct store *st);
 
-/* 1..255 bytes, no '/', no control characters, not "." or "..", not ".bottle". */
-bool store_name_valid(const char *name, size_t len);
-bool store_id_valid(const char *id, size_t len);
-
 /* Published files. open gives a read-only fd of a regular file, -1 with errno
  * (ENOENT, or ELOOP for a symlink). */
 int store_open_file(struct store *st, const char *name, struct stat *sb);
@@ -40,13 +35,13 @@ int store_open_file(struct store *st, const char *name, struct stat *sb);
  * free()), or -1 with errno when the folder can't be read. */
 ssize_t store_list(struct store *st, struct store_file **files);
 /* The cached SHA-256 of an open file, if it still matches its size and mtime. */
-bool store_get_sha(int fd, const struct stat *sb, char hex[STORE_SHA_HEX + 1]);
-void store_set_sha(int fd, const char hex[STORE_SHA_HEX + 1]);
+bool store_get_sha(int fd, const struct stat *sb, char hex[WIRE_SHA_HEX + 1]);
+void store_set_sha(int fd, const char hex[WIRE_SHA_HEX + 1]);
 
 /* Partial uploads, keyed by an id. A partial remembers what it is a part of
  * (name, size, sha256); resuming with anything different starts it over. */
 struct store_partial {
-	char id[STORE_ID_MAX + 1];
+	char id[WIRE_TOKEN_MAX + 1];
 	int fd;        /* read-write, positioned nowhere: use pwrite */
 	uint64_t have; /* bytes already stored */
 };

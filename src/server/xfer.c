@@ -11,17 +11,16 @@
  * reply that overflows the output queue only marks the connection closed, so
  * the code after any conn_ok/conn_err here still holds a live transfer. */
 #include "xfer.h"
-#include "args.h"
 #include "conn.h"
 #include "log.h"
-#include "server.h"
+#include "sha256.h"
 #include "store.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +34,18 @@ enum xfer_state { XF_HASHING, XF_RECEIVING, XF_VERIFYING, XF_SENDING, XF_DONE };
 
 struct xfer {
 	struct conn *conn;
+	struct xfer_env *env;
+	struct xfer *prev, *next; /* uploads: in env->uploads while attached */
 	bool upload;
 	bool anonymous; /* no resume token: nothing to resume later */
 	enum xfer_state state;
 	int fd; /* the file read, or the partial written */
 	struct store_partial part;
-	char name[STORE_NAME_MAX + 1];
-	char sha_want[STORE_SHA_HEX + 1]; /* upload: the client's; download: resume check */
-	char sha[STORE_SHA_HEX + 1];
+	char name[WIRE_NAME_MAX + 1];
+	char sha_want[WIRE_SHA_HEX + 1]; /* upload: the client's; download: resume check */
+	char sha[WIRE_SHA_HEX + 1];
 	uint64_t size, start, pos; /* whole size, first byte moved, next byte */
-	EVP_MD_CTX *md;
-	uint64_t hashed;
+	struct sha256_steps hash;
 	struct loop_timer step;
 	uint64_t t_start, t_end; /* microseconds, monotonic */
 	bool failed;             /* already logged as failed */
@@ -61,14 +61,14 @@ static uint64_t clock_us(void)
 }
 
 static struct xfer *xfer_of(struct conn *c) { return c->stream_data; }
-static struct store *store_of(struct conn *c) { return c->srv->store; }
+static struct store *store_of(struct conn *c) { return c->env->xfer->store; }
 
 static void xfer_free(struct xfer *x)
 {
-	loop_timer_stop(x->conn->srv->loop, &x->step);
+	loop_timer_stop(x->env->loop, &x->step);
 	if (x->fd >= 0)
 		close(x->fd);
-	EVP_MD_CTX_free(x->md);
+	sha256_steps_abort(&x->hash);
 	free(x);
 }
 
@@ -106,57 +106,33 @@ static void log_rate(const struct xfer *x)
 
 /* ---- hashing in steps ---- */
 
-typedef void hash_done_fn(struct xfer *x);
-
-static bool hash_chunk(struct xfer *x)
-{
-	unsigned char *buf = x->conn->srv->rbuf;
-	size_t bufsz = sizeof x->conn->srv->rbuf;
-
-	for (size_t done = 0; done < XFER_HASH_STEP && x->hashed < x->size;) {
-		size_t want = x->size - x->hashed < bufsz ? (size_t)(x->size - x->hashed) : bufsz;
-		ssize_t n = pread(x->fd, buf, want, (off_t)x->hashed);
-		if (n <= 0)
-			return false;
-		EVP_DigestUpdate(x->md, buf, (size_t)n);
-		x->hashed += (uint64_t)n;
-		done += (size_t)n;
-	}
-	/* An upload about to be published goes to disk step by step too, so the
-	 * fsync before the rename finds little left to write and stays short. */
-	if (x->upload && sync_file_range(x->fd, 0, (off64_t)x->hashed, SYNC_FILE_RANGE_WRITE) < 0 &&
-	    errno != EINVAL)
-		return false;
-	return true;
-}
-
-static void hash_finish(struct xfer *x)
-{
-	unsigned char digest[32];
-	unsigned int len = 0;
-	EVP_DigestFinal_ex(x->md, digest, &len);
-	for (unsigned int i = 0; i < len; i++)
-		snprintf(x->sha + 2 * i, 3, "%02x", digest[i]);
-}
-
 static void upload_verified(struct xfer *x);
 static void download_hashed(struct xfer *x);
 
+/* One step: XFER_HASH_STEP bytes, then the loop serves others. An upload
+ * about to be published goes to disk step by step too, so the fsync before
+ * the rename finds little left to write and stays short. */
 static void on_hash_step(struct loop *loop, struct loop_timer *t, void *data)
 {
 	struct xfer *x = data;
+
 	if (!conn_streaming(x->conn))
 		return; /* closing: the reaper releases x */
 	conn_touch(x->conn);
-	if (!hash_chunk(x)) {
+	int rc = sha256_steps_run(&x->hash, x->env->buf, x->env->bufsz, XFER_HASH_STEP);
+	if (rc >= 0 && x->upload &&
+	    sync_file_range(x->fd, 0, (off64_t)x->hash.done, SYNC_FILE_RANGE_WRITE) < 0 &&
+	    errno != EINVAL)
+		rc = -1;
+	if (rc < 0) {
 		xfer_fail(x, "%s", "read error while hashing");
 		return;
 	}
-	if (x->hashed < x->size) {
+	if (rc == 0) {
 		loop_timer_start(loop, t, 0, on_hash_step, x);
 		return;
 	}
-	hash_finish(x);
+	sha256_steps_finish(&x->hash, x->sha);
 	if (x->upload)
 		upload_verified(x);
 	else
@@ -166,61 +142,31 @@ static void on_hash_step(struct loop *loop, struct loop_timer *t, void *data)
 static void hash_start(struct xfer *x, enum xfer_state state)
 {
 	x->state = state;
-	x->hashed = 0;
-	x->md = EVP_MD_CTX_new();
-	if (!x->md || !EVP_DigestInit_ex(x->md, EVP_sha256(), NULL)) {
+	if (sha256_steps_begin(&x->hash, x->fd, x->size) < 0) {
 		fprintf(stderr, "bottled: OpenSSL cannot hash SHA-256\n");
 		abort();
 	}
-	loop_timer_start(x->conn->srv->loop, &x->step, 0, on_hash_step, x);
+	loop_timer_start(x->env->loop, &x->step, 0, on_hash_step, x);
 }
 
-/* ---- argument parsing ---- */
+/* ---- arguments (wire.c parses them) ---- */
 
-/* A size or offset: decimal digits only, below 2^63. */
-static bool parse_u63(const char *s, uint64_t *out)
+/* Replies to arguments wire.c refused; usage is the command's usage line. */
+static void reply_bad_args(struct conn *c, enum wire_status st, const char *usage)
 {
-	uint64_t v = 0;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (INT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
+	switch (st) {
+	case WIRE_NO_NAME: conn_err(c, "file name required"); break;
+	case WIRE_BAD_NAME: conn_err(c, "invalid file name"); break;
+	case WIRE_BAD_SIZE: conn_err(c, "invalid size"); break;
+	default: conn_err(c, "usage: %s", usage); break;
 	}
-	*out = v;
-	return true;
-}
-
-static bool sha_valid(const char *s)
-{
-	if (strlen(s) != STORE_SHA_HEX)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
-/* Reads the file name word; replies and returns false when it is bad. */
-static bool next_name(struct conn *c, struct args *a, char name[STORE_NAME_MAX + 1])
-{
-	int n = args_next(a, name, STORE_NAME_MAX + 1);
-	if (n == -1) {
-		conn_err(c, "file name required");
-		return false;
-	}
-	if (n < 0 || !store_name_valid(name, (size_t)n)) {
-		conn_err(c, "invalid file name");
-		return false;
-	}
-	return true;
 }
 
 static struct xfer *xfer_new(struct conn *c, bool upload, const char *name)
 {
 	struct xfer *x = xcalloc(1, sizeof *x);
 	x->conn = c;
+	x->env = c->env->xfer;
 	x->upload = upload;
 	x->fd = -1;
 	x->part.fd = -1;
@@ -230,32 +176,50 @@ static struct xfer *xfer_new(struct conn *c, bool upload, const char *name)
 
 /* ---- UPLOAD <name> <size> [<sha256> <token>] ---- */
 
-static struct conn *upload_owner(struct server *srv, const char *id)
+/* The uploads in progress, so that a token finds its connection. */
+static void upload_track(struct xfer *x)
 {
-	for (size_t i = 0; i < srv->nconns; i++) {
-		struct xfer *x = conn_stream_of(srv->conns[i], &upload_stream);
-		if (x && conn_alive(x->conn) && strcmp(x->part.id, id) == 0)
+	x->prev = NULL;
+	x->next = x->env->uploads;
+	if (x->next)
+		x->next->prev = x;
+	x->env->uploads = x;
+}
+
+static void upload_untrack(struct xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		x->env->uploads = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+}
+
+static struct conn *upload_owner(struct xfer_env *env, const char *token)
+{
+	for (struct xfer *x = env->uploads; x; x = x->next)
+		if (conn_alive(x->conn) && strcmp(x->part.id, token) == 0)
 			return x->conn;
-	}
 	return NULL;
 }
 
 /* An id of its own for an upload without a token. Random where the kernel
  * gives randomness; otherwise still unique within this process (pid, clock,
  * counter), so two anonymous uploads never share one partial. */
-static void anonymous_id(char id[STORE_ID_MAX + 1])
+static void anonymous_id(char id[WIRE_TOKEN_MAX + 1])
 {
 	static uint64_t serial;
 	unsigned char r[12];
 
 	if (getrandom(r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) {
-		int n = snprintf(id, STORE_ID_MAX + 1, "anon_");
-		for (size_t i = 0; i < sizeof r; i++)
-			n += snprintf(id + n, (size_t)(STORE_ID_MAX + 1 - n), "%02x", r[i]);
+		static const char prefix[] = "anon_";
+		memcpy(id, prefix, sizeof prefix); /* with its NUL, which hex_encode overwrites */
+		hex_encode(r, sizeof r, id + sizeof prefix - 1);
 		return;
 	}
-	snprintf(id, STORE_ID_MAX + 1, "anon_%ld_%" PRIu64 "_%" PRIu64, (long)getpid(), clock_us(),
-	         ++serial);
+	snprintf(id, WIRE_TOKEN_MAX + 1, "anon_%ld_%" PRIu64 "_%" PRIu64, (long)getpid(),
+	         clock_us(), ++serial);
 }
 
 /* The refusal of an UPLOAD. In line mode the content is already on its way
@@ -267,44 +231,11 @@ static void upload_refuse(struct conn *c, const char *fmt, const char *detail)
 		conn_close_after_flush(c, END_ERROR);
 }
 
-struct upload_args {
-	char name[STORE_NAME_MAX + 1];
-	uint64_t size;
-	char sha[STORE_SHA_HEX + 1];
-	char id[STORE_ID_MAX + 1];
-};
-
-static bool upload_parse(struct conn *c, const char *arg, size_t len, struct upload_args *u)
-{
-	struct args a;
-	char word[80];
-
-	args_init(&a, arg, len);
-	memset(u, 0, sizeof *u);
-	if (!next_name(c, &a, u->name))
-		return false;
-	if (args_next(&a, word, sizeof word) < 0 || !parse_u63(word, &u->size)) {
-		conn_err(c, "invalid size");
-		return false;
-	}
-	/* A word args_next can't take (-2: too long, or a NUL in it) is an error,
-	 * never a word to skip: skipping a digest would publish unverified bytes. */
-	int n = args_next(&a, u->sha, sizeof u->sha);
-	if (n == -2 || (n >= 0 && (!sha_valid(u->sha) || args_next(&a, u->id, sizeof u->id) < 0 ||
-	                           !store_id_valid(u->id, strlen(u->id)) || !args_done(&a)))) {
-		conn_err(c, "usage: UPLOAD <name> <size> [<sha256> <token>]");
-		return false;
-	}
-	if (n < 0)
-		u->sha[0] = '\0';
-	return true;
-}
-
 /* The very file is published already: a client whose link died between its
  * last byte and our final OK comes back to find it done, not to send it again. */
-static bool already_stored(struct conn *c, const struct upload_args *u)
+static bool already_stored(struct conn *c, const struct wire_upload *u)
 {
-	char have[STORE_SHA_HEX + 1];
+	char have[WIRE_SHA_HEX + 1];
 	struct stat sb;
 	int fd = store_open_file(store_of(c), u->name, &sb);
 	bool same = fd >= 0 && (uint64_t)sb.st_size == u->size && store_get_sha(fd, &sb, have) &&
@@ -325,24 +256,26 @@ static bool already_stored(struct conn *c, const struct upload_args *u)
 
 void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 {
-	struct server *srv = c->srv;
-	struct upload_args u;
+	struct xfer_env *env = c->env->xfer;
+	struct wire_upload u;
+	enum wire_status st = wire_upload_parse(arg, len, &u);
 
-	if (!upload_parse(c, arg, len, &u)) {
+	if (st != WIRE_OK) {
+		reply_bad_args(c, st, WIRE_UPLOAD_USAGE);
 		if (c->framer.kind == FRAMING_LINE)
 			conn_close_after_flush(c, END_ERROR);
 		return;
 	}
-	if (srv->cfg.max_file_size && u.size > srv->cfg.max_file_size) {
+	if (env->max_file_size && u.size > env->max_file_size) {
 		char limit[32];
-		snprintf(limit, sizeof limit, "%llu", srv->cfg.max_file_size);
+		snprintf(limit, sizeof limit, "%llu", env->max_file_size);
 		upload_refuse(c, "file too large (limit %s bytes)", limit);
 		return;
 	}
 	/* The token is the client's secret, so a second connection with it is that
 	 * client coming back over a new link while the server still believes in the
 	 * old one (a dead link not yet detected). The newcomer takes over. */
-	struct conn *old = u.id[0] ? upload_owner(srv, u.id) : NULL;
+	struct conn *old = u.token[0] ? upload_owner(env, u.token) : NULL;
 	if (old) {
 		log_info("upload %s: resumed from %s; dropping the old connection %s", u.name,
 		         c->peer, old->peer);
@@ -351,11 +284,11 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 	if (u.sha[0] && already_stored(c, &u))
 		return;
 	struct xfer *x = xfer_new(c, true, u.name);
-	x->anonymous = !u.id[0];
+	x->anonymous = !u.token[0];
 	if (x->anonymous)
-		anonymous_id(u.id);
+		anonymous_id(u.token);
 	snprintf(x->sha_want, sizeof x->sha_want, "%s", u.sha);
-	if (store_partial_open(store_of(c), u.id, u.name, u.size, u.sha, &x->part) < 0) {
+	if (store_partial_open(store_of(c), u.token, u.name, u.size, u.sha, &x->part) < 0) {
 		log_error("upload %s: cannot open partial: %s", u.name, strerror(errno));
 		upload_refuse(c, "storage error: %s", strerror(errno));
 		xfer_free(x);
@@ -367,6 +300,7 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 	x->t_start = clock_us();
 	x->state = XF_RECEIVING;
 	conn_stream_begin(c, &upload_stream, x);
+	upload_track(x);
 	log_info("upload %s from %s: %" PRIu64 " bytes%s, starting at %" PRIu64, x->name, c->peer,
 	         x->size, x->anonymous ? "" : " (resumable)", x->start);
 	conn_ok(c, "%" PRIu64, x->start);
@@ -442,6 +376,7 @@ static void upload_release(struct conn *c, void *data)
 		log_info("upload %s from %s interrupted at %" PRIu64 " of %" PRIu64
 		         " bytes; partial kept for resume",
 		         x->name, c->peer, x->pos, x->size);
+	upload_untrack(x);
 	xfer_free(x);
 }
 
@@ -457,41 +392,34 @@ static const struct conn_stream upload_stream = {
 
 void xfer_cmd_download(struct conn *c, const char *arg, size_t len)
 {
-	char name[STORE_NAME_MAX + 1], word[80], sha[STORE_SHA_HEX + 1] = "";
-	uint64_t offset = 0;
+	struct wire_download d;
 	struct stat sb;
-	struct args a;
+	enum wire_status st = wire_download_parse(arg, len, &d);
 
-	args_init(&a, arg, len);
-	if (!next_name(c, &a, name))
-		return;
-	int n = args_next(&a, word, sizeof word);
-	int m = n >= 0 ? args_next(&a, sha, sizeof sha) : -1;
-	if (n == -2 || m == -2 || (n >= 0 && !parse_u63(word, &offset)) ||
-	    (m >= 0 && !sha_valid(sha)) || !args_done(&a)) {
-		conn_err(c, "usage: DOWNLOAD <name> [<offset> [<sha256>]]");
+	if (st != WIRE_OK) {
+		reply_bad_args(c, st, WIRE_DOWNLOAD_USAGE);
 		return;
 	}
-	int fd = store_open_file(store_of(c), name, &sb);
+	int fd = store_open_file(store_of(c), d.name, &sb);
 	if (fd < 0 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)) {
-		conn_err(c, "no such file: %s", name);
+		conn_err(c, "no such file: %s", d.name);
 		return;
 	}
 	if (fd < 0) {
-		log_error("download %s: cannot open: %s", name, strerror(errno));
+		log_error("download %s: cannot open: %s", d.name, strerror(errno));
 		conn_err(c, "storage error: %s", strerror(errno));
 		return;
 	}
-	if (offset > (uint64_t)sb.st_size) {
+	if (d.offset > (uint64_t)sb.st_size) {
 		close(fd);
 		conn_err(c, "offset beyond the end of the file");
 		return;
 	}
-	struct xfer *x = xfer_new(c, false, name);
+	struct xfer *x = xfer_new(c, false, d.name);
 	x->fd = fd;
 	x->size = (uint64_t)sb.st_size;
-	x->start = offset;
-	snprintf(x->sha_want, sizeof x->sha_want, "%s", sha);
+	x->start = d.offset;
+	snprintf(x->sha_want, sizeof x->sha_want, "%s", d.sha);
 	conn_stream_begin(c, &download_stream, x);
 	if (store_get_sha(fd, &sb, x->sha))
 		download_hashed(x);
@@ -514,7 +442,7 @@ static void download_hashed(struct xfer *x)
 	conn_ok(c, "%" PRIu64 " %" PRIu64 " %s", x->size, x->start, x->sha);
 	log_info("download %s to %s: %" PRIu64 " bytes from offset %" PRIu64, x->name, c->peer,
 	         x->size, x->start);
-	server_want_flush(c->srv, c);
+	conn_want_flush(c);
 }
 
 static void download_done(struct xfer *x)
@@ -584,14 +512,11 @@ static const struct conn_stream download_stream = {
 
 void xfer_cmd_list(struct conn *c, const char *arg, size_t len)
 {
-	char word[24];
-	uint64_t from = 0;
-	struct args a;
+	struct wire_list req;
+	enum wire_status st = wire_list_parse(arg, len, &req);
 
-	args_init(&a, arg, len);
-	int n = args_next(&a, word, sizeof word);
-	if ((n >= 0 && !parse_u63(word, &from)) || n == -2 || !args_done(&a)) {
-		conn_err(c, "usage: LIST [<from>]");
+	if (st != WIRE_OK) {
+		reply_bad_args(c, st, WIRE_LIST_USAGE);
 		return;
 	}
 	struct store_file *files;
@@ -605,8 +530,8 @@ void xfer_cmd_list(struct conn *c, const char *arg, size_t len)
 	char *text = xmalloc(LIST_BUDGET);
 
 	used = (size_t)snprintf(text, LIST_BUDGET, "%zu", count);
-	for (size_t i = from < count ? (size_t)from : count; i < count; i++) {
-		char line[STORE_NAME_MAX + 24];
+	for (size_t i = req.from < count ? (size_t)req.from : count; i < count; i++) {
+		char line[WIRE_NAME_MAX + 24];
 		size_t l = (size_t)snprintf(line, sizeof line, "\n%" PRIu64 " %s", files[i].size,
 		                            files[i].name);
 		if (used + l > LIST_BUDGET)
@@ -619,9 +544,9 @@ void xfer_cmd_list(struct conn *c, const char *arg, size_t len)
 	free(files);
 }
 
-void xfer_expire_partials(struct server *srv)
+void xfer_expire_partials(struct xfer_env *env, unsigned long ttl_s)
 {
-	int n = store_expire_partials(srv->store, (time_t)srv->cfg.partial_ttl_s);
+	int n = store_expire_partials(env->store, (time_t)ttl_s);
 	if (n > 0)
 		log_info("deleted %d abandoned partial upload%s", n, n == 1 ? "" : "s");
 }

@@ -1,4 +1,4 @@
-/* fuzz_names - nicknames (nick.c) and storage names and ids (store.c), each
+/* fuzz_names - nicknames (nick.c) and file names and resume tokens (wire.c), each
  * against an independent reading of its documented rules.
  *
  * Input: a selector byte, then the name. The name is checked as a nick, a file
@@ -12,11 +12,11 @@
  *    "" for invalid input, a non-empty valid nick for a valid one, and folding
  *    twice changes nothing; ASCII case never matters, and an all-ASCII nick's
  *    key is its lowercase form;
- *  - store_name_valid: 1..255 bytes, no '/', no byte < 0x20 or 0x7f, not ".",
- *    "..", ".bottle"; store_id_valid: 8..64 bytes of [A-Za-z0-9_-]. */
+ *  - wire_name_valid: 1..255 bytes, no '/', no byte < 0x20 or 0x7f, not ".",
+ *    "..", ".bottle"; wire_token_valid: 8..64 bytes of [A-Za-z0-9_-]. */
 #include "fuzz.h"
 #include "nick.h"
-#include "store.h"
+#include "wire.h"
 
 #include <locale.h>
 #include <stdbool.h>
@@ -166,10 +166,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_nick(s + cut, in.n - cut);
 	check_case(s, in.n);
 	check_case(s + cut, in.n - cut);
-	CHECK(store_name_valid(s, in.n) == oracle_name(s, in.n));
-	CHECK(store_id_valid(s, in.n) == oracle_id(s, in.n));
-	CHECK(store_name_valid(s, cut) == oracle_name(s, cut));
-	CHECK(store_id_valid(s + cut, in.n - cut) == oracle_id(s + cut, in.n - cut));
+	CHECK(wire_name_valid(s, in.n) == oracle_name(s, in.n));
+	CHECK(wire_token_valid(s, in.n) == oracle_id(s, in.n));
+	CHECK(wire_name_valid(s, cut) == oracle_name(s, cut));
+	CHECK(wire_token_valid(s + cut, in.n - cut) == oracle_id(s + cut, in.n - cut));
 	free(s);
 	return 0;
 }

@@ -257,7 +257,7 @@ static void test_say_max(void **state)
 {
 	(void)state;
 	/* The longest SAY's MSG event, with the longest nick, fills a frame exactly. */
-	assert_int_equal(sizeof "MSG " - 1 + NICK_MAX_BYTES + 1 + CLIENT_SAY_MAX, TPKT_MAX_PAYLOAD);
+	assert_int_equal(sizeof "MSG " - 1 + NICK_MAX_BYTES + 1 + WIRE_SAY_MAX, TPKT_MAX_PAYLOAD);
 }
 
 /* ---- display ---- */

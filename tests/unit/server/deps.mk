@@ -2,3 +2,7 @@
 UNIT_DEPS_line    = line xmalloc
 UNIT_DEPS_framing = framing line tpkt buf xmalloc
 UNIT_DEPS_cmd     = cmd escape
+UNIT_DEPS_loop    = loop loop_epoll xmalloc
+UNIT_DEPS_room    = room nick framing line tpkt buf escape log timefmt xmalloc
+UNIT_DEPS_store   = store wire args sha256 xmalloc
+UNIT_LIBS_store   = -lcrypto

@@ -1,0 +1,93 @@
+/* chat.h - a chat session over a connected client: one poll loop over the
+ * chat's socket, its input and its background transfers; replies and events
+ * shown as they come. Where lines come from and where messages go is an input
+ * source (struct chat_input): the terminal (chat_tty.c) or a script
+ * (chat_script.c). */
+#ifndef BOTTLE_CHAT_H
+#define BOTTLE_CHAT_H
+
+#include "chat_jobs.h"
+#include "client.h"
+#include "transfer.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <time.h>
+
+struct chat;
+
+/* An input source. The session calls these in this order each time round its
+ * loop: fd (then it sleeps), woke, feed; show and show_error whenever there is
+ * something to print; start once at the beginning, stop when the user leaves
+ * and again at the end. It never asks which source it has. */
+struct chat_input {
+	bool welcome; /* show "connected to ... as ..." and who is in the room */
+	/* Takes over stdin and stdout; the session's first command is already out. */
+	void (*start)(struct chat *ch);
+	/* The fd to poll for input now, or -1 (none left, or not now). */
+	int (*fd)(const struct chat *ch);
+	/* Just woken, before the sockets are read: act on signals caught while
+	 * asleep. NULL: the source catches none. */
+	void (*woke)(struct chat *ch);
+	/* After the sockets and transfers had their turn (and before the next sleep
+	 * while the session goes on): readable says fd has input to take. */
+	void (*feed)(struct chat *ch, bool readable);
+	/* Prints safe text (several lines allowed) on stdout, or on stderr. */
+	void (*show)(struct chat *ch, const char *text);
+	void (*show_error)(struct chat *ch, const char *text);
+	/* No more input: the user left. Called again at the end; messages may
+	 * still be shown after it. */
+	void (*stop)(struct chat *ch);
+};
+
+/* Reply tags of the session's own commands; tags >= 0 are slash commands'
+ * (chat_slash_label). */
+enum { CHAT_TAG_SAY = -1, CHAT_TAG_HELLO = -2, CHAT_TAG_QUIT = -3 };
+
+struct chat {
+	struct client *cl;
+	const struct chat_input *in;
+	const char *addr;        /* as the user gave it, for messages */
+	int status;              /* exit status once done */
+	bool done;               /* the loop ends */
+	bool quit_sent;          /* a close from now on is expected */
+	bool offline;            /* the chat's connection is lost; transfers still run */
+	struct timespec quit_at; /* when QUIT went out */
+	char reason[256];        /* the server's last notice, to explain a close */
+	sigset_t sleep_mask;     /* signals let through while polling: those open at the start */
+	struct chat_jobs jobs;   /* /upload and /download running in the background */
+};
+
+/* Runs a session until it ends and returns the exit status; the caller
+ * connected the client and closes it afterwards. addr is only shown.
+ * xfer: the settings for /upload and /download (kind, file, name unset). */
+int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
+             const struct transfer_config *xfer);
+
+/* ---- what inputs, commands and jobs ask of the session ---- */
+
+/* Queues a command; tag comes back with its reply. Says why when it can't. */
+void chat_send(struct chat *ch, const char *verb, const char *arg, size_t len, int tag);
+/* Says text to the room (SAY), unless it is too long for one message. */
+void chat_say(struct chat *ch, const char *text, size_t len);
+/* Leaves: QUIT goes out, input stops, the loop waits a bounded time for "OK bye". */
+void chat_quit(struct chat *ch);
+
+/* Shows safe text (several lines allowed) through the input; errors on stderr. */
+void chat_show(struct chat *ch, bool error, const char *text);
+/* Shows prefix (safe) and untrusted text, escaped line by line. */
+void chat_show_text(struct chat *ch, bool error, const char *prefix, const char *text, size_t len);
+/* "error: " and the formatted text, escaped, on stderr. */
+void chat_show_error(struct chat *ch, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints text and a newline on out, flushed: how the inputs show a message. */
+void chat_write_line(FILE *out, const char *text);
+
+/* Reads once from cl's socket and hands each complete message to fn until
+ * *stop turns true. 0, or -1 when the connection broke (cl->error says why). */
+int chat_receive(struct client *cl, void (*fn)(void *ctx, const struct client_msg *m), void *ctx,
+                 const bool *stop);
+
+#endif
