@@ -13,6 +13,7 @@
 #include "log.h"
 #include "net.h"
 #include "proto.h"
+#include "ratelimit.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -417,7 +418,7 @@ static void parse_option(struct options *o, int opt)
 	case 'o': o->output = optarg; break;
 	case OPT_RETRY_FOR: o->retry_for_s = retry_for_arg(optarg); break;
 	case OPT_LIMIT_RATE:
-		if (transfer_parse_rate(optarg, &o->limit_rate) < 0)
+		if (ratelimit_parse(optarg, &o->limit_rate) < 0)
 			usage_error(
 				"--limit-rate: expected bytes per second, e.g. 500k or 2M, got '%s'",
 				optarg);

@@ -2,6 +2,9 @@
 #include "ratelimit.h"
 #include "tpkt.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LIMIT_SLACK 1e-6 /* rounding in the token arithmetic */
@@ -63,4 +66,29 @@ double ratelimit_wait(struct ratelimit *l, size_t want, double now)
 	refill(l, now);
 	double need = need_for(l, want);
 	return l->tokens + LIMIT_SLACK >= need ? 0 : (need - l->tokens) / l->rate;
+}
+
+int ratelimit_parse(const char *s, uint64_t *rate)
+{
+	char *end;
+	double mult = 1;
+
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || *s == '-' || *s == '+')
+		return -1;
+	/* One line a unit reads as a table. */
+	/* clang-format off */
+	switch (*end) {
+	case 'k': case 'K': mult = 1024.0; end++; break;
+	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	/* clang-format on */
+	v *= mult;
+	if (*end != '\0' || v < 1 || v > 1e15)
+		return -1;
+	*rate = (uint64_t)v;
+	return 0;
 }

@@ -15,6 +15,10 @@ struct ratelimit {
 	double last;    /* when tokens were last refilled */
 };
 
+/* A --limit-rate value: bytes per second, with an optional k/M/g (1024s)
+ * suffix, 1..1e15. 0, or -1 when it is not one. */
+int ratelimit_parse(const char *s, uint64_t *rate);
+
 void ratelimit_init(struct ratelimit *l, uint64_t rate, double now);
 /* Up to want bytes that may go now, taken from the bucket; 0: wait. */
 size_t ratelimit_take(struct ratelimit *l, size_t want, double now);

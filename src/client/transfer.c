@@ -94,31 +94,6 @@ int transfer_download_args(char *out, size_t outsz, const char *name, uint64_t o
 	return wire_download_encode(out, outsz, &d);
 }
 
-int transfer_parse_rate(const char *s, uint64_t *rate)
-{
-	char *end;
-	double mult = 1;
-
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || *s == '-' || *s == '+')
-		return -1;
-	/* One line a unit reads as a table. */
-	/* clang-format off */
-	switch (*end) {
-	case 'k': case 'K': mult = 1024.0; end++; break;
-	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
-	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-	default: break;
-	}
-	/* clang-format on */
-	v *= mult;
-	if (*end != '\0' || v < 1 || v > 1e15)
-		return -1;
-	*rate = (uint64_t)v;
-	return 0;
-}
-
 int transfer_backoff_ms(int attempt) { return link_backoff_ms(attempt); }
 
 char *transfer_shell_quote(const char *s, char *out, size_t outsz)

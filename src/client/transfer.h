@@ -125,9 +125,6 @@ int transfer_upload_args(char *out, size_t outsz, const char *name, uint64_t siz
                          const char *token);
 int transfer_download_args(char *out, size_t outsz, const char *name, uint64_t offset,
                            const char *sha);
-/* "--limit-rate" values: a positive number of bytes per second, with an
- * optional k, M or G (powers of 1024). -1 when not one. */
-int transfer_parse_rate(const char *s, uint64_t *rate);
 /* Milliseconds to wait before reconnect attempt n (0, 1, ...): 250 doubling up to 5000. */
 int transfer_backoff_ms(int attempt);
 /* A word for a POSIX shell: as it is when plain, else in single quotes. */

@@ -100,20 +100,20 @@ static void parse_rate_suffixes_and_junk(void **state)
 	uint64_t r = 0;
 	(void)state;
 
-	assert_int_equal(transfer_parse_rate("100", &r), 0);
+	assert_int_equal(ratelimit_parse("100", &r), 0);
 	assert_int_equal(r, 100);
-	assert_int_equal(transfer_parse_rate("10k", &r), 0);
+	assert_int_equal(ratelimit_parse("10k", &r), 0);
 	assert_int_equal(r, 10240);
-	assert_int_equal(transfer_parse_rate("2M", &r), 0);
+	assert_int_equal(ratelimit_parse("2M", &r), 0);
 	assert_int_equal(r, 2 * 1024 * 1024);
-	assert_int_equal(transfer_parse_rate("1.5K", &r), 0);
+	assert_int_equal(ratelimit_parse("1.5K", &r), 0);
 	assert_int_equal(r, 1536);
-	assert_int_equal(transfer_parse_rate("1g", &r), 0);
+	assert_int_equal(ratelimit_parse("1g", &r), 0);
 	assert_int_equal(r, 1024ULL * 1024 * 1024);
 	static const char *const bad[] = { "",    "0",   "-1",  "+5",  "k",
 		                           "10x", "1kk", "0.5", "nan", "1e30" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		assert_int_equal(transfer_parse_rate(bad[i], &r), -1);
+		assert_int_equal(ratelimit_parse(bad[i], &r), -1);
 }
 
 static void limiter_grants_at_the_rate(void **state)
