@@ -3,11 +3,15 @@
  * the background transfers (chat_jobs.c). It sends what the input asks for,
  * matches replies to commands, shows events and notices, and decides when the
  * session is over: QUIT answered (or not within QUIT_WAIT_MS), or the
- * connection lost with no transfer left to wait for. */
+ * connection lost with no transfer left to wait for. On a terminal a lost
+ * connection is not the end: the chat's connection moves into a link (link.h)
+ * that dials again within --retry-for, takes the nickname back and asks
+ * "retry? [y/N]" when the window runs out. */
 #include "chat.h"
 #include "chat_slash.h"
 #include "exit_codes.h"
 #include "nick.h"
+#include "proto.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -15,6 +19,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define QUIT_WAIT_MS 5000 /* for "OK bye" after QUIT */
 
@@ -53,15 +58,150 @@ void chat_show_error(struct chat *ch, const char *fmt, ...)
 	chat_show_text(ch, true, "error: ", text, strlen(text));
 }
 
+/* ==== reconnecting ==== */
+
+/* The first break of a window: one line, and nothing is sent until back. */
+static void go_away(struct chat *ch, const char *why)
+{
+	char line[NET_ERR_LEN + 64];
+
+	if (ch->away)
+		return;
+	ch->away = true;
+	ch->away_at = link_now();
+	ch->status = BOTTLE_EXIT_CONN; /* leaving while away */
+	snprintf(line, sizeof line, "connection lost: %s; reconnecting...", why);
+	chat_show_text(ch, true, "* ", line, strlen(line));
+	ch->jobs.changed = true;
+}
+
+/* The greeting, and the nickname's reply when one was owed: one line. */
+static void come_back(struct chat *ch)
+{
+	char line[NICK_MAX_BYTES + 64];
+
+	ch->away = ch->restoring = false;
+	ch->status = BOTTLE_EXIT_OK;
+	ch->reason[0] = '\0';
+	link_confirmed(&ch->link);
+	snprintf(line, sizeof line, "back (away %.1f s) as %s", link_now() - ch->away_at,
+	         ch->nick[0] ? ch->nick : "?");
+	chat_show_text(ch, false, "* ", line, strlen(line)); /* escapes the nick */
+	ch->jobs.changed = true;
+}
+
+static void link_up(void *ctx)
+{
+	struct chat *ch = ctx;
+
+	ch->cl = link_client(&ch->link);
+	ch->refused = false;
+	/* Speak first (the server picks the framing from the first byte): the
+	 * nickname we had, else a question whose answer nobody shows. */
+	ch->restoring = ch->nick[0] != '\0';
+	if (ch->restoring)
+		client_send(ch->cl, "NICK", ch->nick, strlen(ch->nick), CHAT_TAG_RENICK);
+	else
+		client_send(ch->cl, "WHO", NULL, 0, CHAT_TAG_QUIET);
+	(void)client_flush(ch->cl); /* a failure shows on the next flush */
+}
+
+static void link_down(void *ctx, const char *why, bool lost)
+{
+	struct chat *ch = ctx;
+
+	(void)lost; /* away says it better: also set before the link's first dial */
+	ch->cl = NULL;
+	ch->restoring = false;
+	go_away(ch, why);
+}
+
+static void link_gave_up(void *ctx, const char *why)
+{
+	struct chat *ch = ctx;
+	char line[NET_ERR_LEN + 96];
+
+	ch->asking = true;
+	snprintf(line, sizeof line, "still no connection after %d s (%s); retry? [y/N]",
+	         ch->link.cfg.retry_for_s, why);
+	chat_show_text(ch, true, "* ", line, strlen(line));
+	ch->jobs.changed = true; /* the prompt asks */
+}
+
+static void link_failed(void *ctx, const char *why)
+{
+	struct chat *ch = ctx; /* not kept up: never happens, but end cleanly */
+
+	ch->cl = NULL;
+	go_away(ch, why);
+	ch->done = true;
+}
+
+bool chat_asking(const struct chat *ch) { return ch->asking; }
+
+void chat_answer(struct chat *ch, const char *line)
+{
+	if (!ch->asking)
+		return;
+	ch->asking = false;
+	ch->jobs.changed = true;
+	if (strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0)
+		link_retry(&ch->link); /* may report up or down at once */
+	else
+		ch->done = true; /* status: BOTTLE_EXIT_CONN since the break */
+}
+
+/* Sets up the link for the address the chat is on; false when it can't. */
+static bool link_setup(struct chat *ch, const struct transfer_config *xfer)
+{
+	static const struct link_events ev = {
+		.up = link_up, .down = link_down, .gave_up = link_gave_up, .failed = link_failed
+	};
+	struct link_events events = ev;
+	struct link_config cfg = { .ka = xfer->ka,
+		                   .timeout_s = xfer->timeout_s,
+		                   .retry_for_s = xfer->retry_for_s };
+	char host[256], err[NET_ERR_LEN];
+
+	if (!xfer->addr || net_split_hostport(xfer->addr, BOTTLE_DEFAULT_PORT, host, sizeof host,
+	                                      &cfg.port, err) < 0)
+		return false;
+	cfg.host = host;
+	events.ctx = ch;
+	link_init(&ch->link, &cfg, &events);
+	link_keep_up(&ch->link, true);
+	return true;
+}
+
+/* A break on a terminal: the link dials again. The first time, the caller's
+ * client is closed here (closing it again is harmless) and the link takes over. */
+static void reconnect(struct chat *ch, const char *why)
+{
+	if (ch->linked) {
+		link_break(&ch->link, why); /* reports down */
+		return;
+	}
+	ch->linked = true;
+	go_away(ch, why);
+	client_close(ch->cl);
+	ch->cl = NULL;
+	link_open(&ch->link);
+}
+
 /* The session is over because the connection is: say why unless it was
  * expected. Transfers have connections of their own and may still recover:
- * the session then stays until they end (or the user leaves). */
+ * the session then stays until they end (or the user leaves). On a terminal
+ * the chat reconnects instead. */
 static void connection_lost(struct chat *ch, const char *why)
 {
 	if (ch->done || ch->offline)
 		return;
 	if (ch->quit_sent) {
 		ch->done = true;
+		return;
+	}
+	if (ch->reconnects) {
+		reconnect(ch, ch->reason[0] ? ch->reason : why);
 		return;
 	}
 	chat_show_error(ch, "connection lost: %s", ch->reason[0] ? ch->reason : why);
@@ -80,6 +220,9 @@ void chat_send(struct chat *ch, const char *verb, const char *arg, size_t len, i
 {
 	if (ch->offline)
 		chat_show_error(ch, "not connected (the chat's connection was lost)");
+	else if (ch->away || !ch->cl)
+		chat_show_error(ch, "not sent: no connection (reconnecting; %s)",
+		                ch->asking ? "answer retry? first" : "type it again when back");
 	else if (client_send(ch->cl, verb, arg, len, tag) < 0)
 		chat_show_error(ch, "%s: command too long (at most %d bytes)", verb,
 		                TPKT_MAX_PAYLOAD);
@@ -99,7 +242,7 @@ void chat_quit(struct chat *ch)
 {
 	if (ch->quit_sent)
 		return;
-	if (ch->offline) {
+	if (ch->offline || ch->away || !ch->cl) {
 		ch->done = true;
 		return;
 	}
@@ -120,24 +263,55 @@ static void on_greeting(struct chat *ch, const struct client_msg *m)
 	if (m->kind != CLIENT_OK) {
 		chat_show_text(ch, true, "error: server refused the connection: ", m->arg,
 		               m->arg_len);
+		if (ch->linked) { /* a new connection: break it, the link dials again */
+			ch->refused = true;
+			return;
+		}
 		ch->status = BOTTLE_EXIT_CONN;
 		ch->done = true;
 		return;
 	}
-	if (!ch->in->welcome)
-		return;
 	if (!client_greeting_nick(m, &nick, &len) || len > NICK_MAX_BYTES) {
 		nick = "?";
 		len = 1;
+	} else {
+		char *to = ch->restoring ? ch->greeted_as : ch->nick; /* NICK may fail */
+		memcpy(to, nick, len);
+		to[len] = '\0';
 	}
+	if (ch->linked) {
+		if (!ch->restoring)
+			come_back(ch);
+		return;
+	}
+	if (!ch->in->welcome)
+		return;
 	snprintf(line, sizeof line, "connected to %s as %.*s; type /help for help", ch->addr,
 	         (int)len, nick);
 	chat_show_text(ch, false, "", line, strlen(line)); /* escapes the nick and address */
 }
 
+/* The reply to NICK on a new connection: we are back either way. */
+static void on_renick(struct chat *ch, const struct client_msg *m)
+{
+	char line[2 * NICK_MAX_BYTES + 64];
+
+	if (m->kind == CLIENT_ERR) {
+		snprintf(line, sizeof line, "could not take back the nickname %s: %.*s", ch->nick,
+		         (int)(m->arg_len < 128 ? m->arg_len : 128), m->arg);
+		chat_show_text(ch, true, "error: ", line, strlen(line));
+		snprintf(ch->nick, sizeof ch->nick, "%s", ch->greeted_as); /* the server's pick */
+	}
+	come_back(ch);
+}
+
 static void on_reply(struct chat *ch, const struct client_msg *m)
 {
-	if (m->kind == CLIENT_ERR) {
+	if (m->tag == CHAT_TAG_RENICK) {
+		on_renick(ch, m);
+	} else if (m->tag == CHAT_TAG_QUIET) {
+		/* nothing to show */
+	} else if (m->kind == CLIENT_ERR) {
 		chat_show_text(ch, true, "error: ", m->arg, m->arg_len);
 	} else if (m->tag == CHAT_TAG_QUIT) {
 		ch->done = true; /* "OK bye": nothing more to wait for */
@@ -145,6 +319,10 @@ static void on_reply(struct chat *ch, const struct client_msg *m)
 		if (ch->in->welcome)
 			chat_show_text(ch, false, "in the room: ", m->arg, m->arg_len);
 	} else if (m->tag >= 0) {
+		if (chat_slash_renames(m->tag) && m->arg_len <= NICK_MAX_BYTES) {
+			memcpy(ch->nick, m->arg, m->arg_len);
+			ch->nick[m->arg_len] = '\0';
+		}
 		chat_show_text(ch, false, chat_slash_label(m->tag), m->arg, m->arg_len);
 	}
 }
@@ -212,11 +390,19 @@ static bool wait_ready(struct chat *ch, struct pollfd *p)
 	int ms = wait_ms(ch), quit_ms = ms;
 	nfds_t n = 2 + ch->jobs.count;
 
-	p[0] = (struct pollfd){ .fd = ch->offline ? -1 : ch->cl->fd, .events = POLLIN };
-	if (client_wants_write(ch->cl))
-		p[0].events |= POLLOUT;
+	p[0] = (struct pollfd){ .fd = -1, .events = POLLIN };
+	if (ch->linked) {
+		p[0].fd = link_fd(&ch->link, &p[0].events);
+	} else if (!ch->offline && ch->cl) {
+		p[0].fd = ch->cl->fd;
+		if (client_wants_write(ch->cl))
+			p[0].events |= POLLOUT;
+	}
 	p[1] = (struct pollfd){ .fd = ch->in->fd(ch), .events = POLLIN };
 	ms = chat_jobs_poll(&ch->jobs, p + 2, ms);
+	int link_ms = ch->linked ? link_timeout_ms(&ch->link) : -1;
+	if (link_ms >= 0 && (ms < 0 || link_ms < ms))
+		ms = link_ms;
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 	int rc = ppoll(p, n, ms < 0 ? NULL : &ts, &ch->sleep_mask);
 	if (rc < 0) {
@@ -232,7 +418,7 @@ static bool wait_ready(struct chat *ch, struct pollfd *p)
 /* Flushes, then sleeps; false when the session ended on the way. */
 static bool flush_and_wait(struct chat *ch, struct pollfd *p)
 {
-	if (!ch->offline && client_flush(ch->cl) < 0) {
+	if (!ch->offline && ch->cl && client_flush(ch->cl) < 0) {
 		connection_lost(ch, ch->cl->error);
 		return false;
 	}
@@ -255,9 +441,14 @@ static void chat_step(struct chat *ch)
 	if (woke) {
 		if (ch->in->woke)
 			ch->in->woke(ch);
-		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    chat_receive(ch->cl, on_message, ch, &ch->done) < 0)
+		if (ch->linked && !ch->cl)
+			link_step(&ch->link,
+			          (short)(p[0].fd >= 0 ? p[0].revents : 0)); /* dialing */
+		else if (ch->cl && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
+		         chat_receive(ch->cl, on_message, ch, &ch->done) < 0)
 			connection_lost(ch, ch->cl->error);
+		else if (ch->refused)
+			connection_lost(ch, "server refused the connection");
 		if (!ch->done && ch->jobs.count)
 			chat_jobs_step(&ch->jobs, p + 2);
 	}
@@ -270,6 +461,7 @@ int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
              const struct transfer_config *xfer)
 {
 	struct chat ch = { .cl = cl, .in = in, .addr = addr, .status = BOTTLE_EXIT_OK };
+	ch.reconnects = in->reconnect && link_setup(&ch, xfer);
 
 	sigprocmask(SIG_SETMASK, NULL, &ch.sleep_mask); /* the input may block some */
 	chat_jobs_init(&ch.jobs, &ch, xfer);
@@ -284,6 +476,8 @@ int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
 		chat_step(&ch);
 	chat_jobs_stop_all(&ch.jobs);
 	in->stop(&ch);
+	if (ch.linked)
+		link_close(&ch.link);
 	fflush(stdout);
 	sigprocmask(SIG_SETMASK, &ch.sleep_mask, NULL);
 	return ch.status;

@@ -8,6 +8,8 @@
 
 #include "chat_jobs.h"
 #include "client.h"
+#include "link.h"
+#include "nick.h"
 #include "transfer.h"
 
 #include <signal.h>
@@ -23,7 +25,8 @@ struct chat;
  * something to print; start once at the beginning, stop when the user leaves
  * and again at the end. It never asks which source it has. */
 struct chat_input {
-	bool welcome; /* show "connected to ... as ..." and who is in the room */
+	bool welcome;   /* show "connected to ... as ..." and who is in the room */
+	bool reconnect; /* a lost connection is dialed again (with "retry? [y/N]") */
 	/* Takes over stdin and stdout; the session's first command is already out. */
 	void (*start)(struct chat *ch);
 	/* The fd to poll for input now, or -1 (none left, or not now). */
@@ -44,7 +47,13 @@ struct chat_input {
 
 /* Reply tags of the session's own commands; tags >= 0 are slash commands'
  * (chat_slash_label). */
-enum { CHAT_TAG_SAY = -1, CHAT_TAG_HELLO = -2, CHAT_TAG_QUIT = -3 };
+enum {
+	CHAT_TAG_SAY = -1,
+	CHAT_TAG_HELLO = -2,
+	CHAT_TAG_QUIT = -3,
+	CHAT_TAG_RENICK = -4, /* taking the nickname back after a reconnect */
+	CHAT_TAG_QUIET = -5,  /* a reply nobody shows */
+};
 
 struct chat {
 	struct client *cl;
@@ -58,6 +67,18 @@ struct chat {
 	char reason[256];        /* the server's last notice, to explain a close */
 	sigset_t sleep_mask;     /* signals let through while polling: those open at the start */
 	struct chat_jobs jobs;   /* /upload and /download running in the background */
+	char nick[NICK_MAX_BYTES + 1];       /* ours, as the server last said (raw) */
+	char greeted_as[NICK_MAX_BYTES + 1]; /* a new connection's name until NICK is answered */
+	/* Reconnecting (in->reconnect): after the first break, the connection is
+	 * the link's and cl follows it (NULL while it is down). */
+	bool reconnects; /* in->reconnect, and the link is set up */
+	bool linked;     /* the link is in use */
+	bool away;       /* lost and not back yet: nothing is sent */
+	bool asking;     /* the retry window ran out: the next line answers */
+	bool restoring;  /* NICK went out on the new connection, its reply is owed */
+	bool refused;    /* the new connection's greeting was ERR: break it */
+	double away_at;  /* link_now() at the break */
+	struct link link;
 };
 
 /* Runs a session until it ends and returns the exit status; the caller
@@ -74,6 +95,12 @@ void chat_send(struct chat *ch, const char *verb, const char *arg, size_t len, i
 void chat_say(struct chat *ch, const char *text, size_t len);
 /* Leaves: QUIT goes out, input stops, the loop waits a bounded time for "OK bye". */
 void chat_quit(struct chat *ch);
+
+/* True while the chat's own "retry? [y/N]" waits for the next line. */
+bool chat_asking(const struct chat *ch);
+/* The answer: "y" or "yes" (any case) opens a new retry window, else the
+ * session ends with the lost-connection status. */
+void chat_answer(struct chat *ch, const char *line);
 
 /* Shows safe text (several lines allowed) through the input; errors on stderr. */
 void chat_show(struct chat *ch, bool error, const char *text);

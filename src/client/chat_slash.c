@@ -133,6 +133,11 @@ const char *chat_slash_label(int tag)
 	return tag >= 0 && (size_t)tag < SLASH_COUNT ? slash_table[tag].label : "";
 }
 
+bool chat_slash_renames(int tag)
+{
+	return tag >= 0 && (size_t)tag < SLASH_COUNT && strcmp(slash_table[tag].verb, "NICK") == 0;
+}
+
 void chat_slash_print_help(FILE *out, const char *indent)
 {
 	for (size_t i = 0; i < SLASH_COUNT; i++)

@@ -4,6 +4,7 @@
 #ifndef BOTTLE_CHAT_SLASH_H
 #define BOTTLE_CHAT_SLASH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -14,6 +15,8 @@ struct chat;
 void chat_slash_run(struct chat *ch, const char *text, size_t len);
 /* What an OK reply is shown after, for the tag of a command sent by one. */
 const char *chat_slash_label(int tag);
+/* True for the tag of /nick: its OK reply names the new nickname. */
+bool chat_slash_renames(int tag);
 /* The slash commands, one "indent/usage  summary" line each (for --help). */
 void chat_slash_print_help(FILE *out, const char *indent);
 

@@ -51,9 +51,9 @@ static void set_prompt(struct chat *ch)
 	size_t n = chat_jobs_progress(&ch->jobs, prompt, sizeof prompt);
 
 	snprintf(prompt + n, sizeof prompt - n, "%s",
-	         chat_jobs_asking(&ch->jobs) ? PROMPT_ASK
-	         : tty.draft.open            ? PROMPT_MORE
-	                                     : PROMPT);
+	         chat_asking(ch) || chat_jobs_asking(&ch->jobs) ? PROMPT_ASK
+	         : tty.draft.open                               ? PROMPT_MORE
+	                                                        : PROMPT);
 	rl_set_prompt(prompt);
 	ch->jobs.changed = false;
 }
@@ -110,8 +110,12 @@ static void on_line(char *line)
 	struct chat *ch = tty.chat;
 
 	tty.in_handler = true;
-	if (line && chat_jobs_asking(&ch->jobs)) { /* "retry? [y/N]" */
-		chat_jobs_answer(&ch->jobs, line);
+	if (line && (chat_asking(ch) || chat_jobs_asking(&ch->jobs))) { /* "retry? [y/N]" */
+		/* One answer for everything asking: the network is back or it isn't. */
+		if (chat_asking(ch))
+			chat_answer(ch, line);
+		if (chat_jobs_asking(&ch->jobs))
+			chat_jobs_answer(&ch->jobs, line);
 		free(line);
 	} else if (!line) { /* Ctrl-D on an empty line */
 		fputc('\n', stdout);
@@ -256,6 +260,7 @@ static void tty_stop(struct chat *ch)
 
 const struct chat_input chat_tty_input = {
 	.welcome = true,
+	.reconnect = true,
 	.start = tty_start,
 	.fd = tty_fd,
 	.woke = tty_woke,
