@@ -15,6 +15,7 @@ from harness.clients import Client, LineChatClient, TpktClient
 from harness.env import build_is_slow
 from harness.files import MiB
 from harness.server import SANITIZER_REPORT, Server, valgrind_problem
+from harness.tmux import Tmux
 
 
 def pytest_collection_modifyitems(config, items):
@@ -138,3 +139,18 @@ def drop_big_files(tmp_path):
                     os.unlink(p)
             except OSError:
                 pass
+
+
+@pytest.fixture
+def tmux_sessions():
+    """Factory: tmux_sessions(command) runs it in a 150x40 tmux; killed at teardown."""
+    made = []
+
+    def factory(command):
+        t = Tmux(command, width=150, height=40)
+        made.append(t)
+        return t
+
+    yield factory
+    for t in made:
+        t.kill()

@@ -18,24 +18,9 @@ import pytest
 
 from harness.clients import TpktClient
 from harness.env import BOTTLE
-from harness.tmux import Tmux
 from test_xfer_client import SERVER_IP, Cable
 
 EXIT_CONN = 3
-
-
-@pytest.fixture
-def tmux_sessions():
-    made = []
-
-    def factory(command):
-        t = Tmux(command, width=150, height=40)
-        made.append(t)
-        return t
-
-    yield factory
-    for t in made:
-        t.kill()
 
 
 @pytest.fixture

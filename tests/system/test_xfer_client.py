@@ -32,7 +32,6 @@ from harness.clients import TpktClient
 from harness.env import BOTTLE, BOTTLED, wait_until
 from harness.files import MiB, sha256_file, write_random
 from harness.server import Server
-from harness.tmux import Tmux
 SUMMARY_RE = (r"(?P<bytes>\d+) bytes in \d+\.\d{3} s, \d+\.\d\d MB/s, "
               r"\d+\.\d\d Mbit/s(?: \(resumed at (?P<resumed>[\d, ]+)\))?$")
 EX_TEMPFAIL = 75
@@ -570,20 +569,6 @@ def test_cable_pulled_mid_download_server_notices_within_user_timeout(cable, tmp
 def env_prefix(env):
     keep = ("HOME", "XDG_STATE_HOME")
     return "env -u BOTTLE_SERVER " + " ".join(f"{k}={shlex.quote(env[k])}" for k in keep)
-
-
-@pytest.fixture
-def tmux_sessions():
-    made = []
-
-    def factory(command):
-        t = Tmux(command, width=150, height=40)
-        made.append(t)
-        return t
-
-    yield factory
-    for t in made:
-        t.kill()
 
 
 def test_chat_upload_download_list_while_chatting(server, tmp_path, user_env, tmux_sessions):
