@@ -52,18 +52,7 @@ def setting(make_server):
     bystander.close()
 
 
-@pytest.fixture(autouse=True)
-def _drop_big_files(tmp_path):
-    """pytest keeps the last runs' tmp dirs: don't leave 64 MiB files there."""
-    yield
-    for root, _dirs, files in os.walk(tmp_path):
-        for n in files:
-            p = os.path.join(root, n)
-            try:
-                if os.lstat(p).st_size > 4 * MiB:
-                    os.unlink(p)
-            except OSError:
-                pass
+pytestmark = pytest.mark.usefixtures("drop_big_files")
 
 
 def end(peer, how):

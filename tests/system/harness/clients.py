@@ -24,6 +24,19 @@ from harness.server import wait_disconnect
 class _SocketPeer:
     """What every test client does with its socket (self.sock)."""
 
+    @staticmethod
+    def _new_socket(host, timeout, nodelay, rcvbuf):
+        """An unconnected TCP socket for host's family, with the options set
+        (SO_RCVBUF before connect, so that it limits the advertised window)."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        if nodelay:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        return sock
+
     def _fill(self, deadline, what="a line"):
         """One recv into self.buf, bounded by deadline."""
         remaining = deadline - time.monotonic()
@@ -95,14 +108,7 @@ class Client(_SocketPeer):
         self.buf = b""
         self.lines_read = 0
         self.greeting_line = None
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        if nodelay:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if rcvbuf is not None:
-            # Must be set before connect to limit the advertised window.
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock = self._new_socket(host, timeout, nodelay, rcvbuf)
         if connect:
             self.connect()
 
@@ -366,13 +372,7 @@ class TpktClient(_ChatMixin, _SocketPeer):
         self.greeting_line = None
         self.first_reply = None
         self._first_pending = False
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        if nodelay:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if rcvbuf is not None:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock = self._new_socket(host, timeout, nodelay, rcvbuf)
         self.sock.connect((host, port))
         self.local_port = self.sock.getsockname()[1]
         if first is not None:
