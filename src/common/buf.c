@@ -2,13 +2,15 @@
 #include "buf.h"
 #include "xmalloc.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
-#define OUTQ_BLOCK 4096 /* private tail blocks are at least this big */
+#define OUTQ_BLOCK 4096 /* private tail blocks grow to this size, later ones start at it */
+#define OUTQ_FIRST 256  /* a private block queued alone starts this small */
 #define OUTQ_IOV_MAX 64 /* blocks per writev */
 
 struct blob *blob_new(size_t cap)
@@ -47,23 +49,38 @@ void blob_unref(struct blob *b)
 
 void outq_init(struct outq *q) { memset(q, 0, sizeof *q); }
 
+/* The slot of the i-th queued block. */
+static struct blob **outq_slot(struct outq *q, size_t i)
+{
+	assert(q->cap > 1 || i == 0); /* without a ring there is only slot 0 */
+	return q->cap <= 1 ? &q->u.one : &q->u.ring[(q->head + i) % q->cap];
+}
+
+/* Back to the empty state that holds no memory (the blocks are gone already). */
+static void outq_reset(struct outq *q)
+{
+	if (q->cap > 1)
+		free(q->u.ring);
+	outq_init(q);
+}
+
 void outq_free(struct outq *q)
 {
 	for (size_t i = 0; i < q->count; i++)
-		blob_unref(q->ring[(q->head + i) % q->cap]);
-	free(q->ring);
-	outq_init(q);
+		blob_unref(*outq_slot(q, i));
+	outq_reset(q);
 }
 
 static void ring_grow(struct outq *q)
 {
-	size_t ncap = q->cap ? q->cap * 2 : 8;
+	size_t ncap = q->cap > 1 ? q->cap * 2 : 8;
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression): the ring holds pointers */
 	struct blob **ring = xmalloc(ncap * sizeof *ring);
 	for (size_t i = 0; i < q->count; i++)
-		ring[i] = q->ring[(q->head + i) % q->cap];
-	free(q->ring);
-	q->ring = ring;
+		ring[i] = *outq_slot(q, i);
+	if (q->cap > 1)
+		free(q->u.ring);
+	q->u.ring = ring;
 	q->cap = ncap;
 	q->head = 0;
 }
@@ -72,10 +89,32 @@ void outq_push(struct outq *q, struct blob *b)
 {
 	if (b->len == 0)
 		return;
-	if (q->count == q->cap)
+	if (q->count == 0 && q->cap <= 1)
+		q->cap = 1; /* the one block sits in the queue itself */
+	else if (q->count == q->cap)
 		ring_grow(q);
-	q->ring[(q->head + q->count++) % q->cap] = blob_ref(b);
+	*outq_slot(q, q->count++) = blob_ref(b);
 	q->bytes += b->len;
+}
+
+/* Room for len more bytes in the private tail block, growing it up to OUTQ_BLOCK; NULL
+ * when it is shared or would grow past that. */
+static struct blob *outq_tail_room(struct outq *q, size_t len)
+{
+	struct blob **slot = outq_slot(q, q->count - 1);
+	struct blob *tail = *slot;
+
+	/* Only a block this queue alone owns may grow. */
+	if (tail->refs != 1)
+		return NULL;
+	if (tail->cap - tail->len >= len)
+		return tail;
+	if (tail->len + len > OUTQ_BLOCK)
+		return NULL;
+	tail = xrealloc(tail, sizeof *tail + OUTQ_BLOCK);
+	tail->cap = OUTQ_BLOCK;
+	*slot = tail;
+	return tail;
 }
 
 void outq_append(struct outq *q, const void *data, size_t len)
@@ -83,15 +122,16 @@ void outq_append(struct outq *q, const void *data, size_t len)
 	if (len == 0)
 		return;
 	if (q->count) {
-		struct blob *tail = q->ring[(q->head + q->count - 1) % q->cap];
-		/* Only a block this queue alone owns may grow. */
-		if (tail->refs == 1 && tail->cap - tail->len >= len) {
+		struct blob *tail = outq_tail_room(q, len);
+		if (tail) {
 			blob_append(tail, data, len);
 			q->bytes += len;
 			return;
 		}
 	}
-	struct blob *b = blob_new(len > OUTQ_BLOCK ? len : OUTQ_BLOCK);
+	/* A lone reply gets a block its size; a burst grows it (outq_tail_room). */
+	size_t least = q->count ? OUTQ_BLOCK : OUTQ_FIRST;
+	struct blob *b = blob_new(len > least ? len : least);
 	blob_append(b, data, len);
 	outq_push(q, b);
 	blob_unref(b);
@@ -101,8 +141,8 @@ void outq_append(struct outq *q, const void *data, size_t len)
 static void outq_consume(struct outq *q, size_t n)
 {
 	q->bytes -= n;
-	while (n > 0) {
-		struct blob *b = q->ring[q->head];
+	while (n > 0 && q->count) {
+		struct blob *b = *outq_slot(q, 0);
 		size_t left = b->len - q->head_off;
 		if (n < left) {
 			q->head_off += n;
@@ -114,6 +154,8 @@ static void outq_consume(struct outq *q, size_t n)
 		q->count--;
 		q->head_off = 0;
 	}
+	if (q->count == 0)
+		outq_reset(q); /* an idle connection keeps no ring */
 }
 
 ssize_t outq_flush(struct outq *q, int fd)
@@ -125,7 +167,7 @@ ssize_t outq_flush(struct outq *q, int fd)
 		int n = 0;
 		size_t want = 0;
 		for (size_t i = 0; i < q->count && n < OUTQ_IOV_MAX; i++, n++) {
-			struct blob *b = q->ring[(q->head + i) % q->cap];
+			struct blob *b = *outq_slot(q, i);
 			size_t off = i == 0 ? q->head_off : 0;
 			iov[n].iov_base = b->data + off;
 			iov[n].iov_len = b->len - off;

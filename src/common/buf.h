@@ -21,11 +21,16 @@ void blob_append(struct blob *b, const void *data, size_t len); /* must fit in c
 struct blob *blob_ref(struct blob *b);
 void blob_unref(struct blob *b);
 
-/* Output queue: a ring of blob references, the first one partly sent. */
+/* Output queue: a ring of blob references, the first one partly sent. An empty queue
+ * holds no memory; one block needs no ring (it sits in `one`); the ring is allocated
+ * when a second block is queued and freed when the queue is empty again. */
 struct outq {
-	struct blob **ring;
+	union {
+		struct blob *one;   /* cap <= 1 */
+		struct blob **ring; /* cap > 1 */
+	} u;
 	size_t head, count, cap;
-	size_t head_off; /* bytes of ring[head] already written */
+	size_t head_off; /* bytes of the first block already written */
 	size_t bytes;    /* unsent bytes in the queue */
 };
 
@@ -33,7 +38,8 @@ void outq_init(struct outq *q);
 void outq_free(struct outq *q);
 /* Queues a reference to b (the caller keeps its own). */
 void outq_push(struct outq *q, struct blob *b);
-/* Copies bytes in, reusing the private tail block when it has room. */
+/* Copies bytes in, reusing the private tail block when it has room (or can grow to
+ * OUTQ_BLOCK); a first block is only as big as it needs to be. */
 void outq_append(struct outq *q, const void *data, size_t len);
 static inline size_t outq_bytes(const struct outq *q) { return q->bytes; }
 /* Writes as much as the socket takes with writev. Returns bytes written (0 when the

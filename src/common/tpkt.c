@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Buffers up to this size are kept between frames; bigger ones are released once their
- * frame has been delivered, so idle connections don't pin 64 KiB each. */
+/* Buffers up to this size are kept between the frames of one read; bigger ones are
+ * released once their frame has been delivered, and tpkt_decoder_trim releases any, so
+ * an idle connection pins none. */
 #define TPKT_KEEP_CAP 4096
 
 /* Standalone on purpose (no project xmalloc): out of memory is fatal. */
@@ -22,7 +23,7 @@ static void *tpkt_xmalloc(size_t n)
 static enum tpkt_status tpkt_fail(struct tpkt_decoder *d, enum tpkt_status st)
 {
 	d->failed = true;
-	d->error = st;
+	d->error = (unsigned char)st;
 	return st;
 }
 
@@ -46,7 +47,7 @@ static void tpkt_reserve(struct tpkt_decoder *d, size_t need)
 	if (d->cap >= need)
 		return;
 	tpkt_release_buf(d);
-	d->cap = need > TPKT_KEEP_CAP ? need : TPKT_KEEP_CAP;
+	d->cap = (uint32_t)(need > TPKT_KEEP_CAP ? need : TPKT_KEEP_CAP);
 	d->buf = tpkt_xmalloc(d->cap);
 }
 
@@ -64,7 +65,7 @@ static enum tpkt_status tpkt_check_hdr_byte(struct tpkt_decoder *d)
 			return TPKT_BAD_LENGTH;
 		if (total > d->max_len)
 			return TPKT_TOO_LONG;
-		d->want = total - TPKT_HDR_LEN;
+		d->want = (uint32_t)(total - TPKT_HDR_LEN);
 		return TPKT_NEED_MORE;
 	default: return TPKT_NEED_MORE;
 	}
@@ -109,7 +110,7 @@ static enum tpkt_status tpkt_read_payload(struct tpkt_decoder *d, const unsigned
 	assert(d->buf != NULL);
 	take = d->want - d->have < avail ? d->want - d->have : avail;
 	memcpy(d->buf + d->have, p + *pos, take);
-	d->have += take;
+	d->have += (uint32_t)take;
 	*pos += take;
 	if (d->have < d->want)
 		return TPKT_NEED_MORE;
@@ -126,7 +127,7 @@ void tpkt_decoder_init(struct tpkt_decoder *d, size_t max_len)
 		max_len = TPKT_HDR_LEN;
 	if (max_len > TPKT_MAX_LEN)
 		max_len = TPKT_MAX_LEN;
-	d->max_len = max_len;
+	d->max_len = (uint32_t)max_len;
 	d->error = TPKT_NEED_MORE;
 }
 
@@ -134,6 +135,12 @@ void tpkt_decoder_free(struct tpkt_decoder *d)
 {
 	tpkt_release_buf(d);
 	d->have = 0;
+}
+
+void tpkt_decoder_trim(struct tpkt_decoder *d)
+{
+	if (d->have == 0 && d->buf)
+		tpkt_release_buf(d);
 }
 
 enum tpkt_status tpkt_decode(struct tpkt_decoder *d, const void *in, size_t n, size_t *used,
@@ -147,7 +154,7 @@ enum tpkt_status tpkt_decode(struct tpkt_decoder *d, const void *in, size_t n, s
 	*payload = NULL;
 	*len = 0;
 	if (d->failed)
-		return d->error;
+		return (enum tpkt_status)d->error;
 	/* Between frames the buffer holds at most an already-delivered payload, which this
 	 * call invalidates anyway, so a big one can go now. */
 	if (d->hdr_have < TPKT_HDR_LEN && d->cap > TPKT_KEEP_CAP)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define TPKT_VERSION 3
 #define TPKT_HDR_LEN 4
@@ -20,21 +21,25 @@ enum tpkt_status {
 	TPKT_TOO_LONG,     /* length field > decoder's max_len */
 };
 
-struct tpkt_decoder {   /* fields are private; shown so callers can embed it */
-	size_t max_len; /* largest whole frame accepted (4..65535) */
+struct tpkt_decoder {       /* fields are private; shown so callers can embed it */
+	unsigned char *buf; /* partial payload, allocated only when a frame spans calls */
+	uint32_t max_len;   /* largest whole frame accepted (4..65535) */
+	uint32_t have, cap;
+	uint32_t want; /* payload length of the current frame */
 	unsigned char hdr[TPKT_HDR_LEN];
-	size_t hdr_have;
-	size_t want;        /* payload length of the current frame */
-	unsigned char *buf; /* partial payload, allocated lazily */
-	size_t have, cap;
-	bool failed; /* sticky: after an error, always return it again */
-	enum tpkt_status error;
+	unsigned char hdr_have;
+	bool failed;         /* sticky: after an error, always return it again */
+	unsigned char error; /* an enum tpkt_status */
 };
 
 /* max_len is clamped to TPKT_HDR_LEN..TPKT_MAX_LEN. */
 void tpkt_decoder_init(struct tpkt_decoder *d, size_t max_len);
 /* Frees the internal buffer; safe to call twice. */
 void tpkt_decoder_free(struct tpkt_decoder *d);
+/* The caller is done with the last payload: frees the buffer unless it holds part of the
+ * next frame, so an idle decoder holds no memory. Ends the payload's validity like a call
+ * to tpkt_decode. */
+void tpkt_decoder_trim(struct tpkt_decoder *d);
 
 /* Consumes bytes of in[0..n), stopping right after one complete frame; *used tells how many
  * were consumed. On TPKT_FRAME, *payload and *len give the payload: it points into `in`

@@ -1,6 +1,8 @@
 /* framing.c - chooses and drives a framer, and encodes replies per framing. */
 #include "framing.h"
+#include "escape.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 void framer_init(struct framer *f, enum framing_kind kind, size_t max_line, size_t max_frame)
@@ -18,6 +20,22 @@ void framer_free(struct framer *f)
 		tpkt_decoder_free(&f->u.tpkt);
 	else
 		line_decoder_free(&f->u.line);
+}
+
+size_t framer_take_reply(struct framer *f, unsigned char **out)
+{
+	*out = NULL;
+	if (f->kind != FRAMING_LINE)
+		return 0;
+	return line_decoder_take_reply(&f->u.line, out);
+}
+
+void framer_trim(struct framer *f)
+{
+	if (f->kind == FRAMING_TPKT)
+		tpkt_decoder_trim(&f->u.tpkt);
+	else
+		line_decoder_trim(&f->u.line);
 }
 
 enum framing_kind framing_detect(unsigned char first_byte)
@@ -78,18 +96,59 @@ static struct blob *encode_tpkt(const char *head, size_t hlen, const char *body,
 	return b;
 }
 
+/* True when text[0..len) holds a byte the line-mode rule may change; with `split`,
+ * newlines don't count (the body's become line ends). */
+static bool needs_escape(const char *text, size_t len, bool split)
+{
+	for (size_t i = 0; i < len; i++)
+		if (escape_needs_look((unsigned char)text[i], ESCAPE_LINE) &&
+		    !(split && text[i] == '\n'))
+			return true;
+	return false;
+}
+
+/* Appends text[0..len) to b made safe for a terminal (escape.h, ESCAPE_LINE);
+ * with b NULL, only counts. Returns the bytes it appends. */
+static size_t put_escaped(struct blob *b, const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t out = 0;
+
+	for (size_t i = 0; i < len;) {
+		char tmp[ESCAPE_UNIT_MAX];
+		size_t used, n = escape_unit(tmp, s + i, len - i, &used, ESCAPE_LINE);
+		if (b)
+			blob_append(b, tmp, n);
+		out += n;
+		i += used;
+	}
+	return out;
+}
+
+/* One "head line\n" per line of the body; each part escaped unless it is plain. */
 static struct blob *encode_lines(const char *head, size_t hlen, const char *body, size_t blen)
 {
-	size_t nlines = 1;
+	bool esc_head = needs_escape(head, hlen, false), esc_body = needs_escape(body, blen, true);
+	size_t ehlen = esc_head ? put_escaped(NULL, head, hlen) : hlen;
+	size_t nlines = 1, size = 0;
+	const char *p = body, *end = body + blen;
+
 	for (size_t i = 0; i < blen; i++)
 		nlines += body[i] == '\n';
-	struct blob *b = blob_new(nlines * (hlen + 1) + blen);
-	const char *p = body, *end = body + blen;
+	/* Newlines become line ends, so the escaped body never counts them. */
+	size = esc_body ? put_escaped(NULL, body, blen) - 2 * (nlines - 1) : blen;
+	struct blob *b = blob_new(nlines * (ehlen + 1) + size);
 	do {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *stop = nl ? nl : end;
-		blob_append(b, head, hlen);
-		blob_append(b, p, (size_t)(stop - p));
+		if (esc_head)
+			put_escaped(b, head, hlen);
+		else
+			blob_append(b, head, hlen);
+		if (esc_body)
+			put_escaped(b, p, (size_t)(stop - p));
+		else
+			blob_append(b, p, (size_t)(stop - p));
 		blob_append(b, "\n", 1);
 		p = nl ? nl + 1 : end;
 	} while (p < end);

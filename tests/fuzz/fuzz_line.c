@@ -4,7 +4,11 @@
  * from the next byte), a chunk spec (fuzz.h), then the byte stream. The
  * reference follows line.h and the telnet rules (RFC 854/855): IAC IAC is a
  * data 0xff; IAC WILL/WONT/DO/DONT takes one option byte; IAC SB runs to IAC
- * SE; any other IAC x is a two-byte command. A line ends at a data "\n"; one
+ * SE; any other IAC x is a two-byte command, and IAC IP/BRK/AO/EL drop the line
+ * so far (even one being skipped as too long). The answers: DO TIMING-MARK gets
+ * WILL TIMING-MARK, DO x WONT x, WILL x DONT x, AYT LINE_AYT_ANSWER; the
+ * decoder's, taken after every call, must be the reference's (when they fit
+ * LINE_REPLY_MAX). A line ends at a data "\n"; one
  * "\r" right before it is dropped; a line whose content passes max is
  * reported once, as soon as that is certain, and skipped up to its newline.
  * Both decoders must give the reference's events; lines never hold "\n" and
@@ -25,6 +29,8 @@ struct llog {
 	unsigned char *bytes;
 	size_t nbytes;
 	bool pending;
+	unsigned char *reply; /* telnet answers, in order */
+	size_t nreply, reply_cap;
 };
 
 static void llog_init(struct llog *lg, size_t n)
@@ -38,6 +44,7 @@ static void llog_init(struct llog *lg, size_t n)
 
 static void llog_free(struct llog *lg)
 {
+	free(lg->reply);
 	free(lg->kind);
 	free(lg->lens);
 	free(lg->bytes);
@@ -52,8 +59,22 @@ static void llog_add(struct llog *lg, int kind, const void *p, size_t len)
 	lg->nbytes += len;
 }
 
+static void llog_reply(struct llog *lg, const void *p, size_t n)
+{
+	if (lg->nreply + n > lg->reply_cap) {
+		lg->reply_cap = (lg->nreply + n) * 2;
+		lg->reply = realloc(lg->reply, lg->reply_cap);
+		CHECK(lg->reply != NULL);
+	}
+	memcpy(lg->reply + lg->nreply, p, n);
+	lg->nreply += n;
+}
+
 static void llog_same(const struct llog *a, const struct llog *b)
 {
+	if (a->nreply <= LINE_REPLY_MAX)
+		CHECK(a->nreply == b->nreply &&
+		      (a->nreply == 0 || memcmp(a->reply, b->reply, a->nreply) == 0));
 	CHECK(a->nev == b->nev);
 	CHECK(a->nbytes == b->nbytes);
 	CHECK(a->pending == b->pending);
@@ -69,6 +90,8 @@ enum { T_DATA, T_CMD, T_OPT, T_SB, T_SB_IAC };
 struct ref {
 	size_t max;
 	int tn;
+	unsigned char verb;
+	struct llog *lg;
 	unsigned char *cur; /* the line so far (unbounded) */
 	size_t len;
 	bool skipping;
@@ -92,8 +115,26 @@ static bool ref_telnet(struct ref *r, unsigned char c)
 			r->tn = T_SB;
 		else if (c >= 251)
 			r->tn = T_OPT; /* WILL WONT DO DONT + option */
+		if (c >= 251)
+			r->verb = c;
+		if (c == 244 || c == 243 || c == 245 || c == 248) { /* IP BRK AO EL */
+			r->len = 0;
+			r->skipping = false;
+		}
+		if (c == 246) /* AYT */
+			llog_reply(r->lg, LINE_AYT_ANSWER, sizeof LINE_AYT_ANSWER - 1);
 		return false;
-	case T_OPT: r->tn = T_DATA; return false;
+	case T_OPT: {
+		unsigned char ans[3] = { 0xff, 0, c };
+		r->tn = T_DATA;
+		if (r->verb == 253)                  /* DO */
+			ans[1] = c == 6 ? 251 : 252; /* WILL TIMING-MARK, WONT */
+		else if (r->verb == 251)             /* WILL */
+			ans[1] = 254;                /* DONT */
+		if (ans[1])
+			llog_reply(r->lg, ans, 3);
+		return false;
+	}
 	case T_SB:
 		if (c == 0xff)
 			r->tn = T_SB_IAC;
@@ -104,7 +145,7 @@ static bool ref_telnet(struct ref *r, unsigned char c)
 
 static void ref_decode(const uint8_t *s, size_t n, size_t max, struct llog *lg)
 {
-	struct ref r = { .max = max, .tn = T_DATA, .cur = malloc(n + 1) };
+	struct ref r = { .max = max, .tn = T_DATA, .cur = malloc(n + 1), .lg = lg };
 
 	CHECK(r.cur != NULL);
 	for (size_t i = 0; i < n; i++) {
@@ -182,8 +223,15 @@ static void run_decoder(size_t max, const uint8_t *s, size_t n, struct fuzz_chun
 			CHECK(checked_decode(&d, s + pos, 0, &used, lg) == LINE_NEED_MORE);
 			len = 1;
 		}
-		for (size_t off = 0; off < len; off += used)
+		for (size_t off = 0; off < len; off += used) {
+			unsigned char *reply;
 			checked_decode(&d, s + pos + off, len - off, &used, lg);
+			size_t rn = line_decoder_take_reply(&d, &reply);
+			CHECK(rn <= LINE_REPLY_MAX && (rn == 0) == (reply == NULL));
+			if (rn)
+				llog_reply(lg, reply, rn);
+			free(reply);
+		}
 		pos += len;
 	}
 	lg->pending = line_decoder_pending(&d);

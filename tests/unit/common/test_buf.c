@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -205,7 +206,7 @@ static void test_outq_append_coalesces(void **state)
 	outq_append(&q, "OK two\n", 7);
 	assert_int_equal(q.count, 1);
 	assert_int_equal(outq_bytes(&q), 14);
-	struct blob *tail = q.ring[q.head];
+	struct blob *tail = q.u.one; /* one block: no ring */
 	assert_int_equal(tail->refs, 1);
 	assert_int_equal(tail->len, 14);
 	assert_memory_equal(tail->data, "OK one\nOK two\n", 14);
@@ -504,9 +505,88 @@ static void test_flush_bad_fd(void **state)
 	outq_free(&q);
 }
 
+/* ---- idle memory ---- */
+
+/* One block needs no ring; a second one makes a ring, and an empty queue holds
+ * nothing at all, whatever it held before. */
+static void test_outq_empty_holds_nothing(void **state)
+{
+	struct outq q;
+	int sv[2];
+	unsigned char got[64];
+	size_t have = 0;
+	struct blob *shared = blob_from("JOIN x\n", 7);
+
+	(void)state;
+	outq_init(&q);
+	outq_append(&q, "OK hi\n", 6);
+	assert_int_equal(q.count, 1);
+	assert_int_equal(q.cap, 1);          /* in the queue itself */
+	assert_int_equal(q.u.one->cap, 256); /* a lone reply: a small block */
+	outq_push(&q, shared);
+	assert_int_equal(q.count, 2);
+	assert_true(q.cap >= 2);
+	outq_append(&q, "OK 2\n", 5);
+	assert_int_equal(q.count, 3);
+
+	make_pair(sv, 0);
+	assert_int_equal(outq_flush(&q, sv[0]), 18);
+	drain(sv[1], got, 18, &have);
+	assert_memory_equal(got, "OK hi\nJOIN x\nOK 2\n", 18);
+	assert_int_equal(q.count, 0);
+	assert_int_equal(q.cap, 0);
+	assert_null(q.u.ring);
+	assert_int_equal(shared->refs, 1);
+	/* And it works again from empty. */
+	outq_push(&q, shared);
+	assert_int_equal(q.cap, 1);
+	have = 0;
+	assert_int_equal(outq_flush(&q, sv[0]), 7);
+	drain(sv[1], got, 7, &have);
+	assert_int_equal(q.cap, 0);
+	blob_unref(shared);
+	outq_free(&q);
+	close_pair(sv);
+}
+
+/* A burst of small replies grows the one private block up to OUTQ_BLOCK (4096)
+ * instead of queuing a block each, in order. */
+static void test_outq_first_block_grows(void **state)
+{
+	struct outq q;
+	int sv[2];
+	unsigned char got[5000], want[5000];
+	size_t have = 0, n = 0;
+
+	(void)state;
+	outq_init(&q);
+	for (int i = 0; n + 10 <= 4096; i++) {
+		char line[16];
+		int l = snprintf(line, sizeof line, "OK %05d\n", i);
+		outq_append(&q, line, (size_t)l);
+		memcpy(want + n, line, (size_t)l);
+		n += (size_t)l;
+	}
+	assert_int_equal(q.count, 1);
+	assert_int_equal(q.u.one->cap, 4096);
+	outq_append(&q, "OK last\n", 8); /* past 4096: a second block */
+	memcpy(want + n, "OK last\n", 8);
+	n += 8;
+	assert_int_equal(q.count, 2);
+	make_pair(sv, 0);
+	assert_int_equal(outq_flush(&q, sv[0]), (ssize_t)n);
+	drain(sv[1], got, n, &have);
+	assert_memory_equal(got, want, n);
+	assert_int_equal(q.cap, 0);
+	outq_free(&q);
+	close_pair(sv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_outq_empty_holds_nothing),
+		cmocka_unit_test(test_outq_first_block_grows),
 		cmocka_unit_test(test_blob_refs),
 		cmocka_unit_test(test_blob_from),
 		cmocka_unit_test(test_outq_empty),

@@ -113,12 +113,12 @@ static void test_c1_controls(void **state)
 }
 
 /* Length of the escape of one unit starting at `full` (an escaped string):
- * "\\x.." is 4, "\\n" 2, a UTF-8 sequence its length, anything else 1. */
+ * "\\x.." is 4, "\\u...." 6, "\\n" 2, a UTF-8 sequence its length, anything else 1. */
 static size_t unit_len(const char *full)
 {
 	unsigned char c = (unsigned char)full[0];
 	if (c == '\\')
-		return full[1] == 'x' ? 4 : 2;
+		return full[1] == 'x' ? 4 : full[1] == 'u' ? 6 : 2;
 	if (c >= 0xf0)
 		return 4;
 	if (c >= 0xe0)
@@ -259,6 +259,118 @@ static void test_exact_fit_not_truncated(void **state)
 	}
 }
 
+/* ---- bidirectional controls (Trojan Source) ---- */
+
+static void test_bidi_controls(void **state)
+{
+	(void)state;
+	CHECK("\xe2\x80\xaa", "\\u202a"); /* LRE */
+	CHECK("\xe2\x80\xab", "\\u202b"); /* RLE */
+	CHECK("\xe2\x80\xac", "\\u202c"); /* PDF */
+	CHECK("\xe2\x80\xad", "\\u202d"); /* LRO */
+	CHECK("\xe2\x80\xae", "\\u202e"); /* RLO */
+	CHECK("\xe2\x81\xa6", "\\u2066"); /* LRI */
+	CHECK("\xe2\x81\xa7", "\\u2067"); /* RLI */
+	CHECK("\xe2\x81\xa8", "\\u2068"); /* FSI */
+	CHECK("\xe2\x81\xa9", "\\u2069"); /* PDI */
+	/* The classic: "access level: user" shown reversed as something else. */
+	CHECK("if \xe2\x80\xae"
+	      "resu\xe2\x81\xa6 x",
+	      "if \\u202eresu\\u2066 x");
+	/* Neighbours are ordinary characters and stay. */
+	CHECK("\xe2\x80\xa9", "\xe2\x80\xa9"); /* U+2029 */
+	CHECK("\xe2\x80\xaf", "\xe2\x80\xaf"); /* U+202F narrow no-break space */
+	CHECK("\xe2\x81\xa5", "\xe2\x81\xa5"); /* U+2065 */
+	CHECK("\xe2\x81\xaa", "\xe2\x81\xaa"); /* U+206A */
+	/* Cut short, it is no character at all: bytes. */
+	CHECK("\xe2\x80", "\\xe2\\x80");
+	check_truncation("ab\xe2\x80\xae"
+	                 "cd\xe2\x81\xa9",
+	                 10);
+}
+
+static void test_bidi_predicate(void **state)
+{
+	(void)state;
+	for (unsigned int cp = 0; cp < 0x110000; cp++) {
+		bool want = (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+		if (escape_is_bidi(cp) != want)
+			fail_msg("escape_is_bidi(U+%04X) is %d", cp, !want);
+	}
+}
+
+/* ---- escape_unit with ESCAPE_LINE: what line-mode clients get ---- */
+
+/* The whole of text through escape_unit with flags, NUL-terminated in out. */
+static const char *line_esc(char *out, const char *text, size_t len, int flags)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len;) {
+		size_t used, n = escape_unit(out + o, (const unsigned char *)text + i, len - i,
+		                             &used, flags);
+		assert_true(n >= 1 && n <= ESCAPE_UNIT_MAX);
+		assert_true(used >= 1 && used <= len - i);
+		o += n;
+		i += used;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+#define LINE(text, want)                                                                           \
+	assert_string_equal(line_esc(buf, text, sizeof(text) - 1, ESCAPE_LINE), want)
+
+static void test_line_flavour(void **state)
+{
+	char buf[1024];
+
+	(void)state;
+	/* A tab and a backslash stay as they are: printable text is byte for byte. */
+	LINE("a\tb", "a\tb");
+	LINE("C:\\dir\\x1b", "C:\\dir\\x1b");
+	LINE("q\"x\\y", "q\"x\\y");
+	/* Everything else as escape_text. */
+	LINE("\x1b[2J\x1b]0;pwned\x07", "\\x1b[2J\\x1b]0;pwned\\x07");
+	LINE("a\rb", "a\\rb");
+	LINE("a\nb", "a\\nb"); /* only a head can hold one: the encoder splits bodies */
+	LINE("\x7f\x00", "\\x7f\\x00");
+	LINE("\xc2\x9b"
+	     "31m",
+	     "\\xc2\\x9b31m");
+	LINE("\xff\xfe", "\\xff\\xfe");
+	LINE("\xe2\x80\xae"
+	     "abc",
+	     "\\u202eabc");
+	LINE("\xd0\xbf\xe2\x82\xac\xf0\x9f\x98\x80", "\xd0\xbf\xe2\x82\xac\xf0\x9f\x98\x80");
+	/* Without the flag, escape_unit is escape_text's rule. */
+	assert_string_equal(line_esc(buf, "a\tb\\", 4, 0), "a\\tb\\\\");
+}
+
+/* Every single byte and every pair: escape_unit never writes a control byte,
+ * DEL or an invalid sequence, and escape_needs_look is exact about the bytes
+ * it lets through unseen. */
+static void test_unit_output_is_safe(void **state)
+{
+	(void)state;
+	for (int flags = 0; flags <= ESCAPE_LINE; flags++)
+		for (int a = 0; a < 256; a++)
+			for (int b = 0; b < 256; b += 17) {
+				unsigned char in[2] = { (unsigned char)a, (unsigned char)b };
+				char out[ESCAPE_UNIT_MAX];
+				size_t used, n = escape_unit(out, in, 2, &used, flags);
+				for (size_t i = 0; i < n; i++) {
+					unsigned char c = (unsigned char)out[i];
+					if (c < 0x20 && !(c == '\t' && flags))
+						fail_msg("byte %02x: control %02x out", a, c);
+					if (c == 0x7f)
+						fail_msg("byte %02x: DEL out", a);
+				}
+				if (!escape_needs_look((unsigned char)a, flags))
+					assert_true(n == 1 && used == 1 && out[0] == (char)a);
+			}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +382,10 @@ int main(void)
 		cmocka_unit_test(test_truncation_never_overflows),
 		cmocka_unit_test(test_truncation_examples),
 		cmocka_unit_test(test_exact_fit_not_truncated),
+		cmocka_unit_test(test_bidi_controls),
+		cmocka_unit_test(test_bidi_predicate),
+		cmocka_unit_test(test_line_flavour),
+		cmocka_unit_test(test_unit_output_is_safe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

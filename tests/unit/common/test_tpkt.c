@@ -319,6 +319,40 @@ static void test_zero_copy(void **state)
 	free(f);
 }
 
+/* An idle decoder holds no memory: the buffer exists only while a frame spans calls
+ * (and until tpkt_decoder_trim after the frame that needed it). */
+static void test_trim_frees_when_idle(void **state)
+{
+	struct tpkt_decoder d;
+	const unsigned char *pl;
+	size_t total, used, len;
+	unsigned char *f = make_frame(64, 4, &total);
+
+	(void)state;
+	assert_true(sizeof d <= 32);
+	tpkt_decoder_init(&d, TPKT_MAX_LEN);
+	assert_int_equal(tpkt_decode(&d, f, total, &used, &pl, &len), TPKT_FRAME);
+	assert_null(d.buf); /* in place */
+	assert_int_equal(tpkt_decode(&d, f, 2, &used, &pl, &len), TPKT_NEED_MORE);
+	tpkt_decoder_trim(&d);
+	assert_null(d.buf); /* half a header needs no buffer */
+	assert_int_equal(tpkt_decode(&d, f + 2, 8, &used, &pl, &len), TPKT_NEED_MORE);
+	assert_non_null(d.buf);
+	tpkt_decoder_trim(&d);
+	assert_non_null(d.buf); /* holds part of the payload: kept */
+	assert_int_equal(tpkt_decode(&d, f + 10, total - 10, &used, &pl, &len), TPKT_FRAME);
+	assert_payload(pl, len, f, total);
+	tpkt_decoder_trim(&d);
+	assert_null(d.buf);
+	tpkt_decoder_trim(&d); /* twice is fine */
+	/* Sticky errors survive a trim. */
+	assert_int_equal(tpkt_decode(&d, "\x04", 1, &used, &pl, &len), TPKT_BAD_VERSION);
+	tpkt_decoder_trim(&d);
+	assert_int_equal(tpkt_decode(&d, f, total, &used, &pl, &len), TPKT_BAD_VERSION);
+	tpkt_decoder_free(&d);
+	free(f);
+}
+
 static void test_empty_input(void **state)
 {
 	struct tpkt_decoder d;
@@ -359,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_bad_reserved),
 		cmocka_unit_test(test_bad_length),
 		cmocka_unit_test(test_zero_copy),
+		cmocka_unit_test(test_trim_frees_when_idle),
 		cmocka_unit_test(test_empty_input),
 		cmocka_unit_test(test_strerror),
 	};

@@ -226,8 +226,168 @@ static void test_encode_line_binary(void **state)
 
 	(void)state;
 	b = framing_encode(FRAMING_LINE, "H ", 2, body, sizeof body);
-	assert_blob(b, "H a\0b\nH \xff\n", 10);
+	/* Line mode shows them escaped (docs/protocol.md, "Text safety"). */
+	assert_blob(b, "H a\\x00b\nH \\xff\n", 16);
 	blob_unref(b);
+}
+
+/* ---- text safety: line mode escapes, TPKT carries the bytes ---- */
+
+static void test_encode_line_escapes_controls(void **state)
+{
+	(void)state;
+	/* The attack of issue 12: clear screen, set the window title. */
+	check_line_encode("MSG eve ", "\x1b[2J\x1b]0;pwned\x07",
+	                  "MSG eve \\x1b[2J\\x1b]0;pwned\\x07\n");
+	/* A carriage return can't go back over the head. */
+	check_line_encode("MSG eve ", "x\rMSG alice hi", "MSG eve x\\rMSG alice hi\n");
+	check_line_encode("MSG eve ", "\x7f\x08\x01", "MSG eve \\x7f\\x08\\x01\n");
+	/* C1 controls and bytes that are not UTF-8. */
+	check_line_encode("MSG eve ",
+	                  "\xc2\x9b"
+	                  "2J \x9b"
+	                  "2J \xff",
+	                  "MSG eve \\xc2\\x9b2J \\x9b2J \\xff\n");
+	/* Newlines still split, each line escaped on its own. */
+	check_line_encode("MSG eve ", "a\x1b\nb\x07\nc",
+	                  "MSG eve a\\x1b\nMSG eve b\\x07\nMSG eve c\n");
+	check_line_encode("MSG eve ", "\x1b\n", "MSG eve \\x1b\n");
+}
+
+static void test_encode_line_keeps_text(void **state)
+{
+	(void)state;
+	/* Tab, backslash, quotes and UTF-8 arrive byte for byte. */
+	check_line_encode("MSG bob ", "a\tb", "MSG bob a\tb\n");
+	check_line_encode("OK 1 ", "q\"x\\y", "OK 1 q\"x\\y\n");
+	check_line_encode("MSG bob ", "C:\\x1b", "MSG bob C:\\x1b\n");
+	check_line_encode("MSG bob ", "\xd0\xbf\xd1\x80\xe2\x82\xac \xf0\x9f\x98\x80",
+	                  "MSG bob \xd0\xbf\xd1\x80\xe2\x82\xac \xf0\x9f\x98\x80\n");
+}
+
+static void test_encode_line_bidi(void **state)
+{
+	(void)state;
+	check_line_encode("MSG eve ",
+	                  "abc\xe2\x80\xae"
+	                  "def\xe2\x81\xa6"
+	                  "g\xe2\x81\xa9",
+	                  "MSG eve abc\\u202edef\\u2066g\\u2069\n");
+	check_line_encode("MSG eve ", "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad",
+	                  "MSG eve \\u202a\\u202b\\u202c\\u202d\n");
+	check_line_encode("MSG eve ", "\xe2\x81\xa7\xe2\x81\xa8", "MSG eve \\u2067\\u2068\n");
+}
+
+/* A head is the server's, but it gets the same rule (a head never holds a newline:
+ * one would show as \n). */
+static void test_encode_line_head_escaped(void **state)
+{
+	(void)state;
+	check_line_encode("ERR \x1b", "x", "ERR \\x1bx\n");
+	check_line_encode("A\nB ", "x\ny", "A\\nB x\nA\\nB y\n");
+	check_line_encode("H\x07", "", "H\\x07\n");
+}
+
+/* The blob is exactly as big as what it holds, give or take one line's head. */
+static void test_encode_line_escaped_size(void **state)
+{
+	char body[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof body; i++)
+		body[i] = (char)(i % 7 == 6 ? '\n' : i % 3 ? 0x1b : 'a');
+	struct blob *b = framing_encode(FRAMING_LINE, "MSG x ", 6, body, sizeof body);
+	assert_true(b->len <= b->cap && b->cap <= b->len + 7);
+	for (size_t i = 0; i < b->len; i++)
+		assert_true(b->data[i] == '\n' || (b->data[i] >= 0x20 && b->data[i] < 0x7f));
+	blob_unref(b);
+}
+
+/* Every byte value from a sender: the line receiver gets no control byte but its line
+ * ends, the TPKT receiver gets every byte as sent. */
+static void test_encode_all_bytes(void **state)
+{
+	char body[256];
+
+	(void)state;
+	for (int i = 0; i < 256; i++)
+		body[i] = (char)i;
+	struct blob *l = framing_encode(FRAMING_LINE, "MSG x ", 6, body, sizeof body);
+	size_t lines = 0;
+	for (size_t i = 0; i < l->len; i++) {
+		unsigned char c = l->data[i];
+		lines += c == '\n';
+		assert_true(c == '\n' || c == '\t' || (c >= 0x20 && c < 0x7f));
+	}
+	assert_int_equal(lines, 2); /* the body's one newline splits it in two */
+	blob_unref(l);
+	struct blob *t = framing_encode(FRAMING_TPKT, "MSG x ", 6, body, sizeof body);
+	assert_int_equal(t->len, TPKT_HDR_LEN + 6 + sizeof body);
+	assert_memory_equal(t->data + TPKT_HDR_LEN + 6, body, sizeof body);
+	blob_unref(t);
+}
+
+static void test_encode_tpkt_exact_bytes(void **state)
+{
+	const char body[] = "\x1b[2J\x1b]0;pwned\x07\xe2\x80\xae\r\xff";
+
+	(void)state;
+	struct blob *b = framing_encode(FRAMING_TPKT, "MSG eve ", 8, body, sizeof body - 1);
+	assert_int_equal(b->len, TPKT_HDR_LEN + 8 + sizeof body - 1);
+	assert_memory_equal(b->data + TPKT_HDR_LEN + 8, body, sizeof body - 1);
+	blob_unref(b);
+}
+
+/* ---- telnet answers and idle memory through the framer ---- */
+
+static void test_framer_reply_and_trim(void **state)
+{
+	struct framer f;
+	const char *cmd, *err;
+	size_t used, len;
+	unsigned char *reply;
+	/* Ctrl-C in telnet: IAC IP IAC DO TIMING-MARK, then a new line. */
+	const unsigned char in[] = { 'E', 'C', 'H', 'O', ' ', 'x', 255, 244,  255, 253,
+		                     6,   'E', 'C', 'H', 'O', ' ', 'y', '\r', '\n' };
+
+	(void)state;
+	framer_init(&f, FRAMING_LINE, MAX_LINE, TPKT_MAX_LEN);
+	assert_int_equal(framer_take_reply(&f, &reply), 0);
+	assert_null(reply);
+	assert_int_equal(framer_decode(&f, in, sizeof in, &used, &cmd, &len, &err), FRAME_OK);
+	assert_int_equal(used, sizeof in);
+	assert_int_equal(len, 6);
+	assert_memory_equal(cmd, "ECHO y", 6);
+	assert_int_equal(framer_take_reply(&f, &reply), 3);
+	assert_memory_equal(reply, "\xff\xfb\x06", 3);
+	free(reply);
+	assert_int_equal(framer_take_reply(&f, &reply), 0);
+	/* The line was copied (it had telnet bytes); trim frees the copy. */
+	assert_non_null(f.u.line.buf);
+	framer_trim(&f);
+	assert_null(f.u.line.buf);
+	/* A partial line survives a trim. */
+	assert_int_equal(framer_decode(&f, "TI", 2, &used, &cmd, &len, &err), FRAME_NEED_MORE);
+	framer_trim(&f);
+	assert_int_equal(framer_decode(&f, "ME\n", 3, &used, &cmd, &len, &err), FRAME_OK);
+	assert_memory_equal(cmd, "TIME", 4);
+	framer_trim(&f);
+	assert_null(f.u.line.buf);
+	framer_free(&f);
+
+	/* TPKT: no answers ever; a frame split over two calls is buffered, then trimmed. */
+	const unsigned char fr[] = { 0x03, 0x00, 0x00, 0x08, 'T', 'I', 'M', 'E' };
+	framer_init(&f, FRAMING_TPKT, MAX_LINE, TPKT_MAX_LEN);
+	assert_int_equal(framer_decode(&f, fr, 6, &used, &cmd, &len, &err), FRAME_NEED_MORE);
+	framer_trim(&f);
+	assert_non_null(f.u.tpkt.buf);
+	assert_int_equal(framer_decode(&f, fr + 6, 2, &used, &cmd, &len, &err), FRAME_OK);
+	assert_memory_equal(cmd, "TIME", 4);
+	assert_int_equal(framer_take_reply(&f, &reply), 0);
+	assert_null(reply);
+	framer_trim(&f);
+	assert_null(f.u.tpkt.buf);
+	framer_free(&f);
 }
 
 /* ---- framing_encode, TPKT mode ---- */
@@ -335,6 +495,14 @@ int main(void)
 		cmocka_unit_test(test_encode_line_empty_body),
 		cmocka_unit_test(test_encode_line_body_trailing_newline),
 		cmocka_unit_test(test_encode_line_binary),
+		cmocka_unit_test(test_encode_line_escapes_controls),
+		cmocka_unit_test(test_encode_line_keeps_text),
+		cmocka_unit_test(test_encode_line_bidi),
+		cmocka_unit_test(test_encode_line_head_escaped),
+		cmocka_unit_test(test_encode_line_escaped_size),
+		cmocka_unit_test(test_encode_all_bytes),
+		cmocka_unit_test(test_encode_tpkt_exact_bytes),
+		cmocka_unit_test(test_framer_reply_and_trim),
 		cmocka_unit_test(test_encode_tpkt),
 		cmocka_unit_test(test_encode_tpkt_roundtrip),
 		cmocka_unit_test(test_encode_tpkt_large),

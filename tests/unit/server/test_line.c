@@ -516,6 +516,181 @@ static void test_large_max(void **state)
 	check_all_splits_max(in, n, "!", 1, 999);
 }
 
+/* ---- telnet: what drops a line, and the answers (RFC 854, 860) ---- */
+
+/* clang-format off */
+static void test_telnet_interrupt_drops_line(void **state)
+{
+	(void)state;
+	/* Ctrl-C in telnet's character mode: the typed part never becomes a command. */
+	CHECK_SPLITS("ECHO x\xff\xf4\xff\xfd\x06" "ECHO y\r\n", "[ECHO y]");
+	CHECK_SPLITS("ECHO x\xff\xf3\xff\xfd\x06" "ECHO y\r\n", "[ECHO y]"); /* BRK: Ctrl-\ */
+	CHECK_SPLITS("ECHO x\xff\xf5" "ECHO y\n", "[ECHO y]");               /* AO */
+	CHECK_SPLITS("ECHO x\xff\xf8" "ECHO y\n", "[ECHO y]");               /* EL */
+	CHECK_SPLITS("a\nb\xff\xf4\nc\n", "[a][][c]");
+	/* EC (erase character), NOP, DM, GA change nothing. */
+	CHECK_SPLITS("ab\xff\xf7" "c\n", "[abc]");
+	CHECK_SPLITS("ab\xff\xf2" "c\n", "[abc]");
+	/* Only as a command: a 0xF4 data byte or IAC IAC then 0xF4 is data. */
+	CHECK_SPLITS("a\xf4\n", "[a\xf4]");
+	CHECK_SPLITS("a\xff\xff\xf4\n", "[a\xff\xf4]");
+	/* Inside a subnegotiation it is no command either. */
+	CHECK_SPLITS("ab\xff\xfa\x18\xf4\xff\xf0" "c\n", "[abc]");
+}
+
+static void test_telnet_interrupt_ends_too_long(void **state)
+{
+	(void)state;
+	/* The line that was too long is given up: what follows is a new line. */
+	CHECK_SPLITS("0123456789abcdefghij\xff\xf4ok\n", "![ok]");
+	CHECK_SPLITS("0123456789abcdefghij\xff\xf4\n", "![]");
+}
+/* clang-format on */
+
+/* Decodes in[0..n) split in two at every cut (and whole), taking the answers after
+ * every call as conn_feed does: the answers must be `want` whatever the cut. */
+static void check_replies(const char *in, size_t n, const char *want, size_t wlen)
+{
+	for (size_t cut = 0; cut <= n; cut++) {
+		struct line_decoder d;
+		unsigned char got[512];
+		size_t glen = 0;
+
+		line_decoder_init(&d, MAX);
+		for (int part = 0; part < 2; part++) {
+			const char *p = part ? in + cut : in;
+			size_t left = part ? n - cut : cut;
+			do {
+				const char *line;
+				size_t used, len;
+				unsigned char *r;
+				line_decode(&d, p, left, &used, &line, &len);
+				size_t rn = line_decoder_take_reply(&d, &r);
+				assert_true(rn == 0 ? r == NULL : r != NULL);
+				assert_true(glen + rn <= sizeof got);
+				if (rn)
+					memcpy(got + glen, r, rn);
+				glen += rn;
+				free(r);
+				p += used;
+				left -= used;
+			} while (left > 0);
+		}
+		if (glen != wlen || memcmp(got, want, wlen) != 0)
+			fail_msg("cut %zu: %zu bytes of answers, want %zu", cut, glen, wlen);
+		line_decoder_free(&d);
+	}
+}
+
+#define CHECK_REPLIES(in, want) check_replies(in, sizeof(in) - 1, want, sizeof(want) - 1)
+
+/* clang-format off */
+static void test_telnet_answers(void **state)
+{
+	(void)state;
+	/* RFC 860: DO TIMING-MARK is answered WILL TIMING-MARK, every time. */
+	CHECK_REPLIES("\xff\xf4\xff\xfd\x06", "\xff\xfb\x06");
+	CHECK_REPLIES("\xff\xfd\x06x\n\xff\xfd\x06", "\xff\xfb\x06\xff\xfb\x06");
+	/* Everything else is refused: DO x -> WONT x, WILL x -> DONT x. */
+	CHECK_REPLIES("\xff\xfd\x03", "\xff\xfc\x03");             /* DO SGA */
+	CHECK_REPLIES("\xff\xfd\x01", "\xff\xfc\x01");             /* DO ECHO */
+	CHECK_REPLIES("\xff\xfb\x1f", "\xff\xfe\x1f");             /* WILL NAWS */
+	CHECK_REPLIES("\xff\xfb\x06", "\xff\xfe\x06");             /* WILL TIMING-MARK */
+	/* A refusal needs no answer (no loops, RFC 854). */
+	CHECK_REPLIES("\xff\xfc\x01\xff\xfe\x03\xff\xfc\x06", "");
+	/* What inetutils telnet sends at connect when it negotiates (port "-4000"). */
+	CHECK_REPLIES("\xff\xfd&\xff\xfb&\xff\xfd\x03\xff\xfb\x18\xff\xfb\x1f\xff\xfb \xff\xfb!"
+	              "\xff\xfb\"\xff\xfb'\xff\xfd\x05",
+	              "\xff\xfc&\xff\xfe&\xff\xfc\x03\xff\xfe\x18\xff\xfe\x1f\xff\xfe \xff\xfe!"
+	              "\xff\xfe\"\xff\xfe'\xff\xfc\x05");
+	/* Are you there? */
+	CHECK_REPLIES("\xff\xf6", LINE_AYT_ANSWER);
+	/* Data, subnegotiations and other commands get nothing. */
+	CHECK_REPLIES("ECHO \xff\xff\n\xff\xfa\x18\x00xterm\xff\xf0\xff\xf1\xff\xf4\xff\xf3", "");
+	CHECK_REPLIES("\xff\xfa\x18\xff\xfd\x06\xff\xf0", ""); /* DO inside SB is no DO */
+	CHECK_REPLIES("\xfd\x06", "");                      /* no IAC: data */
+}
+/* clang-format on */
+
+/* The answer to a DO TIMING-MARK comes with the call that decodes past it, after the
+ * lines before it and before the line after it: conn_feed sends it ahead of that
+ * line's reply, so it is "after the data before it" (RFC 860). */
+static void test_telnet_answer_order(void **state)
+{
+	struct line_decoder d;
+	const char *line, *in = "ECHO a\n\xff\xfd\x06"
+				"ECHO b\n";
+	size_t used, len, n = strlen(in);
+	unsigned char *r;
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	assert_int_equal(line_decode(&d, in, n, &used, &line, &len), LINE_FRAME);
+	assert_memory_equal(line, "ECHO a", 6);
+	assert_int_equal(line_decoder_take_reply(&d, &r), 0);
+	assert_null(r);
+	assert_int_equal(line_decode(&d, in + used, n - used, &used, &line, &len), LINE_FRAME);
+	assert_memory_equal(line, "ECHO b", 6);
+	assert_int_equal(line_decoder_take_reply(&d, &r), 3);
+	assert_memory_equal(r, "\xff\xfb\x06", 3);
+	free(r);
+	line_decoder_free(&d);
+}
+
+/* A flood of negotiation gets at most LINE_REPLY_MAX bytes of answers per take, and
+ * untaken answers are freed with the decoder. */
+static void test_telnet_answer_cap(void **state)
+{
+	enum { N = LINE_REPLY_MAX / 3 + 100 };
+	unsigned char *in = malloc(3 * N), *r;
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+
+	(void)state;
+	assert_non_null(in);
+	for (size_t i = 0; i < N; i++)
+		memcpy(in + 3 * i, "\xff\xfd\x18", 3);
+	line_decoder_init(&d, MAX);
+	assert_int_equal(line_decode(&d, in, 3 * N, &used, &line, &len), LINE_NEED_MORE);
+	size_t rn = line_decoder_take_reply(&d, &r);
+	assert_true(rn <= LINE_REPLY_MAX && rn >= LINE_REPLY_MAX - 3);
+	assert_int_equal(rn % 3, 0);
+	assert_memory_equal(r, "\xff\xfc\x18", 3);
+	free(r);
+	assert_int_equal(line_decode(&d, in, 30, &used, &line, &len), LINE_NEED_MORE);
+	line_decoder_free(&d); /* ten answers never taken: freed here (ASan) */
+	free(in);
+}
+
+/* ---- idle memory: buffers only while a line is kept across calls ---- */
+
+static void test_lazy_buffers(void **state)
+{
+	struct line_decoder d;
+	const char *line;
+	size_t used, len;
+
+	(void)state;
+	line_decoder_init(&d, MAX);
+	/* A whole line in one read: in place, no buffer. */
+	assert_int_equal(line_decode(&d, "ECHO hi\r\n", 9, &used, &line, &len), LINE_FRAME);
+	assert_null(d.buf);
+	/* Split over two reads: kept while needed, gone after a trim. */
+	assert_int_equal(line_decode(&d, "EC", 2, &used, &line, &len), LINE_NEED_MORE);
+	assert_non_null(d.buf);
+	line_decoder_trim(&d);
+	assert_non_null(d.buf); /* still holds "EC" */
+	assert_int_equal(line_decode(&d, "HO\n", 3, &used, &line, &len), LINE_FRAME);
+	assert_memory_equal(line, "ECHO", 4);
+	line_decoder_trim(&d);
+	assert_null(d.buf);
+	assert_null(d.reply);
+	assert_false(line_decoder_pending(&d));
+	line_decoder_free(&d);
+	assert_true(sizeof d <= 40);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -540,6 +715,12 @@ int main(void)
 		cmocka_unit_test(test_pending),
 		cmocka_unit_test(test_free_twice_and_reuse),
 		cmocka_unit_test(test_large_max),
+		cmocka_unit_test(test_telnet_interrupt_drops_line),
+		cmocka_unit_test(test_telnet_interrupt_ends_too_long),
+		cmocka_unit_test(test_telnet_answers),
+		cmocka_unit_test(test_telnet_answer_order),
+		cmocka_unit_test(test_telnet_answer_cap),
+		cmocka_unit_test(test_lazy_buffers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
