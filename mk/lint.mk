@@ -3,7 +3,7 @@
 #
 #   make lint           all three below, even when one fails; fails if any did
 #   make lint-format    clang-format --dry-run: every file already formatted?
-#   make lint-cppcheck  cppcheck over src/
+#   make lint-cppcheck  cppcheck over src/ and bench/
 #   make lint-tidy      clang-tidy over src/*.c, LINT_JOBS files at a time
 #   make format         reformat those files in place
 #
@@ -19,7 +19,7 @@ LINT_JOBS    ?= 2
 
 # Biggest first (ls -S), so the slowest file does not start last.
 LINT_TIDY_SRCS   = $(shell ls -S $(wildcard src/*/*.c))
-LINT_FORMAT_SRCS = $(wildcard src/*/*.[ch] tests/unit/*/*.c tests/fuzz/*.[ch])
+LINT_FORMAT_SRCS = $(wildcard src/*/*.[ch] tests/unit/*/*.c tests/fuzz/*.[ch] bench/*.c bench/lib/*.[ch])
 # The build's language, defines, include paths and warnings; not -MMD/-MP (they
 # would write .d files) nor CFLAGS (optimisation, sanitizers: nothing to check).
 LINT_CFLAGS  = -std=c17 $(WARN) $(filter-out -MMD -MP,$(ALL_CPPFLAGS))
@@ -48,8 +48,9 @@ lint-format:
 
 lint-cppcheck:
 	@$(call lint_need,$(CPPCHECK))
-	@echo "cppcheck: src/"
+	@echo "cppcheck: src/ bench/"
 	@$(CPPCHECK) $(LINT_CPPCHECK_FLAGS) src/
+	@$(CPPCHECK) $(LINT_CPPCHECK_FLAGS) -Ibench bench/
 
 # One clang-tidy per file; each file's findings are printed together, without
 # clang's "N warnings generated." (those are the suppressed system-header ones).
