@@ -51,6 +51,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	errno = saved;
 }
 
+void log_flush(void) { (void)fflush(stderr); }
+
 /* The line of fatal and fatalx; errno is read before anything can change it. */
 static void vfatal_line(int with_errno, const char *fmt, va_list ap)
 {

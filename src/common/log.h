@@ -10,6 +10,10 @@ enum log_level log_get_level(void);
 /* Prefix each line with "name: " instead of a timestamp (the client does). */
 void log_set_ident(const char *ident);
 
+/* Writes out lines still buffered. The server buffers stderr and calls this
+ * before its loop sleeps: one write a loop turn, not one a line. */
+void log_flush(void);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)

@@ -46,6 +46,15 @@ int sha256_steps_run(struct sha256_steps *h, unsigned char *buf, size_t bufsz, s
 	return h->done == h->size;
 }
 
+bool sha256_steps_feed(struct sha256_steps *h, uint64_t off, const void *data, size_t len)
+{
+	if (!h->md || off != h->done || len > h->size - h->done)
+		return false;
+	EVP_DigestUpdate(h->md, data, len);
+	h->done += len;
+	return true;
+}
+
 void sha256_steps_finish(struct sha256_steps *h, char hex[WIRE_SHA_HEX + 1])
 {
 	unsigned char digest[EVP_MAX_MD_SIZE];

@@ -22,6 +22,11 @@ int sha256_steps_begin(struct sha256_steps *h, int fd, uint64_t size);
  * when all `size` bytes are in, 0 when more remain, -1 with errno on a read
  * error (EIO when the file is shorter than `size`). */
 int sha256_steps_run(struct sha256_steps *h, unsigned char *buf, size_t bufsz, size_t budget);
+/* Hashes bytes the owner has at hand that are the file's bytes at off (a
+ * download's data as it arrives, an upload's as it is written), so they need
+ * no reading back. Only bytes that go on where the hash is (off == done) are
+ * taken; any others are left for sha256_steps_run. True when taken. */
+bool sha256_steps_feed(struct sha256_steps *h, uint64_t off, const void *data, size_t len);
 /* The digest, in lowercase hex; frees the context. */
 void sha256_steps_finish(struct sha256_steps *h, char hex[WIRE_SHA_HEX + 1]);
 /* Drops an unfinished hash; safe on a zeroed or finished struct. */

@@ -97,6 +97,19 @@ int wire_list_encode(char *out, size_t outsz, const struct wire_list *l)
 	return fitted(snprintf(out, outsz, "%" PRIu64, l->from), outsz);
 }
 
+int wire_names_encode(char *out, size_t outsz, const struct wire_names *n)
+{
+	char q[WIRE_QUOTED_NAME], t[WIRE_QUOTED_NAME];
+
+	if (args_quote(n->name, q, sizeof q) < 0)
+		return -1;
+	if (!n->to[0])
+		return fitted(snprintf(out, outsz, "%s", q), outsz);
+	if (args_quote(n->to, t, sizeof t) < 0)
+		return -1;
+	return fitted(snprintf(out, outsz, "%s %s", q, t), outsz);
+}
+
 /* ---- parsers ---- */
 
 /* Starts on an argument whose first word is a file name, and reads that. */
@@ -160,4 +173,22 @@ enum wire_status wire_list_parse(const char *arg, size_t len, struct wire_list *
 	if (n == -2 || (n >= 0 && !wire_parse_u63(word, &l->from)) || !args_done(&a))
 		return WIRE_USAGE;
 	return WIRE_OK;
+}
+
+enum wire_status wire_names_parse(const char *arg, size_t len, bool want_to, struct wire_names *n)
+{
+	struct args a;
+
+	memset(n, 0, sizeof *n);
+	enum wire_status st = name_first(&a, arg, len, n->name);
+	if (st != WIRE_OK)
+		return st;
+	if (want_to) {
+		int k = args_next(&a, n->to, sizeof n->to);
+		if (k == -1)
+			return WIRE_USAGE;
+		if (k < 0 || !wire_name_valid(n->to, (size_t)k))
+			return WIRE_BAD_NAME;
+	}
+	return args_done(&a) ? WIRE_OK : WIRE_USAGE;
 }

@@ -12,9 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The longest SAY text (65398): its "MSG <nick> <text>" event, with the
- * longest nick, must still fit in one TPKT frame. */
-#define WIRE_SAY_MAX (TPKT_MAX_PAYLOAD - (sizeof "MSG  " - 1) - NICK_MAX_BYTES)
+/* The longest head the server puts before a chat text: a history event,
+ * "HISTORY <offset: 20 digits> <time: 29> ACTION <nick> ", with the longest
+ * nick. Every event that carries a text (MSG, ACTION, PRIVATE, HISTORY, a
+ * tagged "@<offset> MSG") has a shorter one. */
+#define WIRE_EVENT_HEAD_MAX                                                                        \
+	(sizeof "HISTORY " - 1 + 20 + 1 + 29 + 1 + sizeof "ACTION " - 1 + NICK_MAX_BYTES + 1)
+/* The longest chat text (65336): any event that carries it, with the longest
+ * nick, still fits in one TPKT frame. */
+#define WIRE_SAY_MAX (TPKT_MAX_PAYLOAD - WIRE_EVENT_HEAD_MAX)
 
 #define WIRE_NAME_MAX 255 /* bytes of a file name */
 #define WIRE_TOKEN_MAX 64 /* bytes of a resume token */
@@ -28,6 +34,8 @@
 #define WIRE_UPLOAD_USAGE "UPLOAD <name> <size> [<sha256> <token>]"
 #define WIRE_DOWNLOAD_USAGE "DOWNLOAD <name> [<offset> [<sha256>]]"
 #define WIRE_LIST_USAGE "LIST [<from>]"
+#define WIRE_DELETE_USAGE "DELETE <name>"
+#define WIRE_RENAME_USAGE "RENAME <name> <new name>"
 
 /* ---- words ---- */
 
@@ -69,6 +77,12 @@ struct wire_list {
 	uint64_t from;
 };
 
+/* DELETE <name> (to is "") and RENAME <name> <to>. */
+struct wire_names {
+	char name[WIRE_NAME_MAX + 1];
+	char to[WIRE_NAME_MAX + 1];
+};
+
 /* Encoders write the argument text (what follows "VERB "), the name quoted as
  * args_quote does, NUL-terminated. They return its length, or -1 if it doesn't
  * fit in outsz, or (upload) if only one of sha and token is given: the protocol
@@ -76,6 +90,7 @@ struct wire_list {
 int wire_upload_encode(char *out, size_t outsz, const struct wire_upload *u);
 int wire_download_encode(char *out, size_t outsz, const struct wire_download *d);
 int wire_list_encode(char *out, size_t outsz, const struct wire_list *l);
+int wire_names_encode(char *out, size_t outsz, const struct wire_names *n);
 
 /* Parsers read a command's raw argument. A word that is too long for its
  * place, or holds a NUL, is an error, never a word to skip (skipping a digest
@@ -83,5 +98,7 @@ int wire_list_encode(char *out, size_t outsz, const struct wire_list *l);
 enum wire_status wire_upload_parse(const char *arg, size_t len, struct wire_upload *u);
 enum wire_status wire_download_parse(const char *arg, size_t len, struct wire_download *d);
 enum wire_status wire_list_parse(const char *arg, size_t len, struct wire_list *l);
+/* want_to: RENAME (two names), else DELETE (one). */
+enum wire_status wire_names_parse(const char *arg, size_t len, bool want_to, struct wire_names *n);
 
 #endif

@@ -2,6 +2,7 @@
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "size.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,10 +28,22 @@ static void usage(FILE *out)
 "  -l, --listen HOST:PORT     address to listen on; repeatable; IPv6 as [::1]:4000;\n"
 "                             port 0 picks a free port (the log names it)\n"
 "                             (default " BOTTLE_DEFAULT_ADDR ")\n"
+"      --seed-listen HOST:PORT\n"
+"                             also listen here for the seed's own TPKT chat\n"
+"                             clients (docs/protocol.md, \"The seed dialect\"):\n"
+"                             greeted at once, every frame is a chat message,\n"
+"                             /nick NAME and exit; repeatable (default: none)\n"
 "  -d, --dir DIR              storage folder, created if missing\n"
 "                             (default " BOTTLE_DEFAULT_DIR ")\n"
 "      --max-clients N        clients served at once; more get \"ERR server full\"\n"
 "                             (default %d)\n"
+"      --announce-max N       tell each JOIN and LEAVE while the room holds at most\n"
+"                             N people; above that, a PRESENCE count once a second\n"
+"                             (default %d)\n"
+"      --history N            keep the room's last N messages for newcomers and\n"
+"                             for clients that reconnect (default %d; 0: none)\n"
+"      --history-bytes BYTES  ... and at most this much of them, at most half of\n"
+"                             --max-output (default %d)\n"
 "      --max-line BYTES       longest command line (default %d)\n"
 "      --max-frame BYTES      largest TPKT frame accepted, 5..65535 (default 65535)\n"
 "      --max-output BYTES     output queued for one client before it is cut off\n"
@@ -44,6 +57,8 @@ static void usage(FILE *out)
 "                             also sets TCP_USER_TIMEOUT to the same window\n"
 "                             (default %d,%d,%d: a dead peer is noticed within %d s)\n"
 "      --max-file-size BYTES  refuse uploads bigger than this (default 0: no limit)\n"
+"      --max-storage BYTES    refuse an upload that would take the folder (files and\n"
+"                             partial uploads) past this (default 0: no limit)\n"
 "      --partial-ttl SECONDS  delete interrupted uploads untouched this long\n"
 "                             (default %d, one day)\n"
 "      --transfer-timeout SECONDS\n"
@@ -62,7 +77,8 @@ static void usage(FILE *out)
 "  0  stopped by SIGINT or SIGTERM, or --help/--version\n"
 "  1  cannot start: address in use, storage folder unusable, ...\n"
 "  2  bad command-line usage\n",
-		BOTTLE_DEFAULT_MAX_CLIENTS, BOTTLE_DEFAULT_MAX_LINE, BOTTLE_DEFAULT_MAX_OUTPUT,
+		BOTTLE_DEFAULT_MAX_CLIENTS, ROOM_ANNOUNCE_MAX, ROOM_HISTORY_COUNT, ROOM_HISTORY_BYTES,
+		BOTTLE_DEFAULT_MAX_LINE, BOTTLE_DEFAULT_MAX_OUTPUT,
 		BOTTLE_DEFAULT_GREETING_MS, BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL,
 		BOTTLE_DEFAULT_KEEPCNT,
 		BOTTLE_DEFAULT_KEEPIDLE + BOTTLE_DEFAULT_KEEPINTVL * BOTTLE_DEFAULT_KEEPCNT,
@@ -83,6 +99,18 @@ static unsigned long long number_arg(const char *opt, const char *s, unsigned lo
 	return v;
 }
 
+/* A byte count in [min, max], with K, M, G or T allowed (size.h). */
+static unsigned long long size_arg(const char *opt, const char *s, unsigned long long min,
+                                   unsigned long long max)
+{
+	uint64_t v;
+	if (size_parse(s, &v) < 0 || v < min || v > max)
+		fatalx(EXIT_USAGE,
+		       "%s: expected a size from %llu to %llu bytes (K, M, G allowed), got '%s'",
+		       opt, min, max, s);
+	return v;
+}
+
 enum {
 	OPT_MAX_CLIENTS = 256,
 	OPT_MAX_LINE,
@@ -94,12 +122,22 @@ enum {
 	OPT_MAX_FILE,
 	OPT_PARTIAL_TTL,
 	OPT_TRANSFER_TIMEOUT,
+	OPT_ANNOUNCE_MAX,
+	OPT_HISTORY,
+	OPT_HISTORY_BYTES,
+	OPT_MAX_STORAGE,
+	OPT_SEED_LISTEN,
 };
 
 static const struct option long_options[] = {
 	{ "listen", required_argument, NULL, 'l' },
+	{ "seed-listen", required_argument, NULL, OPT_SEED_LISTEN },
 	{ "dir", required_argument, NULL, 'd' },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "announce-max", required_argument, NULL, OPT_ANNOUNCE_MAX },
+	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "history-bytes", required_argument, NULL, OPT_HISTORY_BYTES },
+	{ "max-storage", required_argument, NULL, OPT_MAX_STORAGE },
 	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
 	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
 	{ "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
@@ -124,14 +162,29 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 			fatalx(EXIT_USAGE, "at most %d --listen addresses", SERVER_MAX_LISTEN);
 		cfg->listen[cfg->nlisten++] = optarg;
 		break;
+	case OPT_SEED_LISTEN:
+		if (cfg->nseed_listen == SERVER_MAX_LISTEN)
+			fatalx(EXIT_USAGE, "at most %d --seed-listen addresses", SERVER_MAX_LISTEN);
+		cfg->seed_listen[cfg->nseed_listen++] = optarg;
+		break;
 	case 'd': cfg->dir = optarg; break;
 	case OPT_MAX_CLIENTS:
 		cfg->max_clients = number_arg("--max-clients", optarg, 1, 1000000);
 		break;
-	case OPT_MAX_LINE: cfg->max_line = number_arg("--max-line", optarg, 16, 16 << 20); break;
-	case OPT_MAX_FRAME: cfg->max_frame = number_arg("--max-frame", optarg, 5, 65535); break;
+	case OPT_ANNOUNCE_MAX:
+		cfg->announce_max = number_arg("--announce-max", optarg, 0, 1000000);
+		break;
+	case OPT_HISTORY: cfg->history = number_arg("--history", optarg, 0, 100000); break;
+	case OPT_HISTORY_BYTES:
+		cfg->history_bytes = size_arg("--history-bytes", optarg, 0, 1ull << 31);
+		break;
+	case OPT_MAX_STORAGE:
+		cfg->max_storage = size_arg("--max-storage", optarg, 0, INT64_MAX);
+		break;
+	case OPT_MAX_LINE: cfg->max_line = size_arg("--max-line", optarg, 16, 16 << 20); break;
+	case OPT_MAX_FRAME: cfg->max_frame = size_arg("--max-frame", optarg, 5, 65535); break;
 	case OPT_MAX_OUTPUT:
-		cfg->max_output = number_arg("--max-output", optarg, 4096, 1ull << 32);
+		cfg->max_output = size_arg("--max-output", optarg, 4096, 1ull << 32);
 		break;
 	case OPT_GREETING:
 		cfg->greeting_ms = (unsigned)number_arg("--greeting-delay", optarg, 0, 60000);
@@ -146,7 +199,7 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 			       optarg);
 		break;
 	case OPT_MAX_FILE:
-		cfg->max_file_size = number_arg("--max-file-size", optarg, 0, INT64_MAX);
+		cfg->max_file_size = size_arg("--max-file-size", optarg, 0, INT64_MAX);
 		break;
 	case OPT_PARTIAL_TTL:
 		cfg->partial_ttl_s = number_arg("--partial-ttl", optarg, 1, 100ull * 365 * 86400);
@@ -186,7 +239,9 @@ int main(int argc, char **argv)
 		cfg.listen[cfg.nlisten++] = BOTTLE_DEFAULT_ADDR;
 	log_set_level(verbosity < 0 ? LOG_WARN : verbosity > 0 ? LOG_DEBUG : LOG_INFO);
 	prepare_dir(cfg.dir);
-	(void)setvbuf(stderr, NULL, _IOLBF, 0);
+	/* Flushed by the loop before it sleeps (log_flush): a busy turn that logs
+	 * a thousand lines costs one write, and no line waits past the turn. */
+	(void)setvbuf(stderr, NULL, _IOFBF, 1 << 16);
 
 	struct server *srv = server_new(&cfg);
 	int status = server_run(srv);

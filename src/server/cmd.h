@@ -14,7 +14,17 @@ struct cmd_def {
 	const char *usage;   /* "ECHO <text>" */
 	const char *summary; /* "reply with the text" */
 	cmd_fn *fn;
+	unsigned flags; /* CMD_* */
 };
+
+/* The command may come first without making a TPKT connection join the room
+ * (ROLE, HISTORY, OFFSETS; docs/protocol.md §4). Any other joins it first. */
+#define CMD_BEFORE_JOIN 1u
+/* What a command does, for the permissions that accounts will check (chat,
+ * read, write): one place to look them up, none checked yet. */
+#define CMD_CHATS 2u
+#define CMD_READS 4u
+#define CMD_WRITES 8u
 
 /* The table of commands, ending with a { NULL } entry (commands.c). */
 extern const struct cmd_def cmd_table[];
@@ -24,6 +34,10 @@ void cmd_split(const char *line, size_t len, const char **verb, size_t *vlen, co
                size_t *alen);
 /* Finds a verb in the table, ignoring case; NULL if unknown. */
 const struct cmd_def *cmd_find(const char *verb, size_t vlen);
+/* "unknown command: VERB", the verb cut short and made safe to print; the
+ * one wording for an unknown verb, run or asked about with HELP. */
+#define CMD_UNKNOWN_MAX (4 * 64 + 32)
+const char *cmd_unknown_text(char *out, size_t outsz, const char *verb, size_t vlen);
 /* Runs one command for c: the handler replies, or "ERR unknown command: VERB". */
 void cmd_execute(struct conn *c, const char *line, size_t len);
 

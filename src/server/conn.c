@@ -5,6 +5,7 @@
 #include "escape.h"
 #include "log.h"
 #include "proto.h"
+#include "seed.h"
 #include "xmalloc.h"
 
 #include <errno.h>
@@ -26,10 +27,10 @@
  * Broadcasts are never copied: every receiver references the one encoding. */
 #define CONN_COPY_BELOW 512
 
-/* A file being sent: line mode hands the kernel this much per call; TPKT mode
- * keeps at most this much (and never more than --max-output) queued ahead. */
-#define CONN_SENDFILE_STEP (1u << 20)
-#define CONN_FILE_AHEAD (256u * 1024)
+/* A file being sent moves at most this much per loop turn, in either mode:
+ * on loopback that is well under a millisecond of sendfile, so a download
+ * never holds up the other clients for long. */
+#define CONN_SENDFILE_STEP (256u * 1024)
 
 static const struct {
 	const char *log;   /* for the server log */
@@ -76,6 +77,7 @@ void conn_free(struct conn *c)
 		framer_free(&c->framer);
 	outq_free(&c->out);
 	free(c->held);
+	free(c->credit);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -158,8 +160,12 @@ static void stream_release(struct conn *c)
 void conn_release(struct conn *c)
 {
 	stream_release(c);
-	if (room_has(&c->member))
-		room_leave(c->env->room, &c->member, conn_leave_text(c->end));
+	room_leave(c->env->room, &c->member, conn_leave_text(c->end));
+	c->join_pending = false;
+	if (c->counted) {
+		c->counted = false;
+		c->env->greeted--;
+	}
 }
 
 /* ---- streams ---- */
@@ -254,38 +260,83 @@ static ssize_t send_file_raw(struct conn *c, int fd, uint64_t off, uint64_t len)
 	return -1;
 }
 
-/* TPKT mode: each chunk of the file becomes one frame, read straight into the
- * block that is queued. The queue stays within --max-output, so a reader that
- * keeps up is never cut off, whatever the cap; frames are at least half of
- * what an empty queue could take, so a nearly full queue doesn't make tiny ones. */
-static ssize_t send_file_frames(struct conn *c, int fd, uint64_t off, uint64_t len)
+/* TPKT mode without copying: each frame's 4-byte header goes to the socket
+ * (MSG_MORE: it leaves with its payload), then sendfile hands the kernel the
+ * payload's file pages. At most CONN_SENDFILE_STEP bytes per call, so one
+ * transfer never holds the loop for long. A frame the socket took only part
+ * of is completed from the file into the queue, so every call ends on a
+ * frame boundary and nothing else can slip into a frame. */
+
+/* A socket error (c closed) or, when the file is what failed, the file's. */
+static ssize_t splice_failed(struct conn *c, int fd, off_t pos, bool socket_side)
 {
-	size_t ahead = c->env->max_output < CONN_FILE_AHEAD ? c->env->max_output : CONN_FILE_AHEAD;
-	size_t full =
-		ahead - TPKT_HDR_LEN < TPKT_MAX_PAYLOAD ? ahead - TPKT_HDR_LEN : TPKT_MAX_PAYLOAD;
+	int err = errno;
+	char probe;
+
+	if (!socket_side && pread(fd, &probe, 1, pos) < 0)
+		return -1; /* sendfile can't tell which end failed: the file did */
+	conn_close(c, end_from_errno(err));
+	errno = err;
+	return -1;
+}
+
+/* Queues what the socket did not take of a frame: the rest of its header
+ * (sent bytes of it: hdr_sent) and of its payload (from off, rest bytes). */
+static int splice_complete(struct conn *c, int fd, const unsigned char *hdr, size_t hdr_sent,
+                           uint64_t off, size_t rest)
+{
+	struct blob *b = blob_new(rest ? rest : 1);
+	ssize_t r = rest ? pread(fd, b->data, rest, (off_t)off) : 0;
+
+	if (r != (ssize_t)rest) {
+		blob_unref(b);
+		if (r >= 0)
+			errno = ENODATA;
+		return -1; /* the frame can't be completed: the connection must end */
+	}
+	if (hdr_sent < TPKT_HDR_LEN)
+		outq_append(&c->out, hdr + hdr_sent, TPKT_HDR_LEN - hdr_sent);
+	b->len = rest;
+	if (rest)
+		outq_push(&c->out, b);
+	blob_unref(b);
+	conn_want_flush(c);
+	return 0;
+}
+
+static ssize_t send_file_spliced(struct conn *c, int fd, uint64_t off, uint64_t len)
+{
 	uint64_t moved = 0;
 
-	while (moved < len && c->state != CONN_DEAD) {
-		size_t queued = outq_bytes(&c->out),
-		       left = (size_t)(len - moved < full ? len - moved : full);
-		size_t room = queued + TPKT_HDR_LEN < ahead ? ahead - queued - TPKT_HDR_LEN : 0;
-		size_t want = left < room ? left : room;
-		if (want == 0 || (queued && want < left && want < full / 2))
+	if (outq_bytes(&c->out))
+		return 0; /* replies first, and the queue ends on a frame boundary */
+	while (moved < len && moved < CONN_SENDFILE_STEP) {
+		uint64_t left = len - moved;
+		size_t want = left < TPKT_MAX_PAYLOAD ? (size_t)left : TPKT_MAX_PAYLOAD;
+		unsigned char hdr[TPKT_HDR_LEN];
+		tpkt_encode_header(hdr, want);
+		ssize_t h = send(c->fd, hdr, sizeof hdr, MSG_DONTWAIT | MSG_MORE | MSG_NOSIGNAL);
+		if (h < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		struct blob *b = blob_new(TPKT_HDR_LEN + want);
-		ssize_t n = pread(fd, b->data + TPKT_HDR_LEN, want, (off_t)(off + moved));
-		if (n <= 0) {
-			blob_unref(b);
-			if (n == 0)
-				errno = ENODATA;
-			return moved ? (ssize_t)moved : -1;
-		}
-		tpkt_encode_header(b->data, (size_t)n);
-		b->len = TPKT_HDR_LEN + (size_t)n;
-		conn_send_blob(c, b);
-		blob_unref(b);
+		if (h < 0)
+			return splice_failed(c, fd, 0, true);
+		off_t pos = (off_t)(off + moved);
+		ssize_t n = h == (ssize_t)sizeof hdr ? sendfile(c->fd, fd, &pos, want) : 0;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return splice_failed(c, fd, pos, false);
+		n = n < 0 ? 0 : n;
 		moved += (uint64_t)n;
+		if ((size_t)n == want)
+			continue;
+		/* The socket is full mid-frame: the rest waits in the queue, read from
+		 * the file (the only copy on this path). */
+		if (splice_complete(c, fd, hdr, (size_t)h, off + moved, want - (size_t)n) < 0)
+			return -1;
+		moved += want - (size_t)n;
+		break;
 	}
+	if (moved)
+		c->last_io = loop_now(c->env->loop);
 	return (ssize_t)moved;
 }
 
@@ -296,16 +347,18 @@ ssize_t conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len)
 		return -1;
 	}
 	if (c->framer.kind == FRAMING_TPKT)
-		return send_file_frames(c, fd, off, len);
+		return send_file_spliced(c, fd, off, len);
 	return send_file_raw(c, fd, off, len);
 }
 
 void conn_reply(struct conn *c, const char *status, const char *text, size_t len)
 {
-	char head[8];
-	int n = snprintf(head, sizeof head, len ? "%s " : "%s", status);
-	struct blob *b = framing_encode(c->framed ? c->framer.kind : FRAMING_LINE, head, (size_t)n,
-	                                text, len);
+	/* "OK " or "ERR " (no space before an empty text): no printf on the hot
+	 * path of every reply. */
+	const char *head = strcmp(status, "OK") == 0 ? "OK " : "ERR ";
+	size_t n = strlen(head) - (len ? 0 : 1);
+	struct blob *b =
+		framing_encode(c->framed ? c->framer.kind : FRAMING_LINE, head, n, text, len);
 	conn_send_blob(c, b);
 	blob_unref(b);
 }
@@ -342,7 +395,11 @@ static void conn_deliver(struct member *m, struct room_msg *msg)
 		return;
 	if (c->stream)
 		return; /* chat never enters a transfer's byte stream (docs/protocol.md) */
-	conn_send_shared(c, room_msg_encoded(msg, c->framer.kind));
+	if (c->seed) {
+		seed_deliver(c, msg); /* its own sentences: rendered for this member */
+		return;
+	}
+	conn_send_shared(c, room_msg_encoded(msg, c->framer.kind, m->offsets));
 }
 
 static void update_write_interest(struct conn *c, bool want)
@@ -390,16 +447,84 @@ void conn_greet(struct conn *c, enum framing_kind kind)
 	c->framed = true;
 	/* Only those served count: connections still waiting for their first byte
 	 * (or being turned away) must not crowd out one that speaks. */
-	if (room_count(env->room) >= env->max_clients) {
+	if (env->greeted >= env->max_clients) {
 		conn_err(c, "server full");
 		conn_close_after_flush(c, END_FULL);
 		return;
 	}
 	c->state = CONN_OPEN;
-	room_join(env->room, &c->member);
+	c->counted = true;
+	env->greeted++;
+	room_reserve(env->room, &c->member);
+	if (c->seed) {
+		seed_greet(c);
+		log_debug("%s speaks the seed dialect as %s", c->peer, c->member.nick);
+		return;
+	}
 	conn_ok(c, "bottled %s ready; type HELP for commands; you are %s", BOTTLE_VERSION,
 	        c->member.nick);
+	/* After the greeting: joining gives a newcomer the room's history. */
+	if (kind == FRAMING_LINE)
+		room_enter(env->room, &c->member, true);
+	else
+		c->join_pending = true;
 	log_debug("%s speaks %s as %s", c->peer, framing_name(kind), c->member.nick);
+}
+
+void conn_greet_seed(struct conn *c)
+{
+	c->seed = true;
+	conn_greet(c, FRAMING_TPKT);
+}
+
+void conn_enter_chat(struct conn *c, bool replay)
+{
+	if (c->state != CONN_OPEN || room_has(&c->member))
+		return;
+	if (!c->member.nick[0])
+		room_reserve(c->env->room, &c->member);
+	c->join_pending = false;
+	room_enter(c->env->room, &c->member, replay);
+}
+
+void conn_leave_chat(struct conn *c)
+{
+	c->join_pending = false;
+	room_step_out(c->env->room, &c->member, "quit");
+}
+
+/* The host part of "host:port" or "[v6]:port". */
+static size_t host_len(const char *peer)
+{
+	const char *colon = strrchr(peer, ':');
+	return colon ? (size_t)(colon - peer) : strlen(peer);
+}
+
+bool conn_speak_for(struct conn *c, const char *nick, size_t len)
+{
+	struct member *m = room_find(c->env->room, nick, len);
+	if (!m || m->ops != &conn_member_ops)
+		return false;
+	const struct conn *chat = container_of(m, struct conn, member);
+	size_t n = host_len(c->peer);
+	if (n != host_len(chat->peer) || memcmp(c->peer, chat->peer, n) != 0)
+		return false;
+	free(c->credit);
+	c->credit = xstrdup(m->nick);
+	return true;
+}
+
+const char *conn_credit(const struct conn *c)
+{
+	return c->credit ? c->credit : c->member.nick[0] ? c->member.nick : "someone";
+}
+
+bool conn_in_chat(const struct conn *c) { return room_has(&c->member); }
+
+void conn_first_command(struct conn *c)
+{
+	if (c->join_pending)
+		conn_enter_chat(c, true);
 }
 
 void conn_on_greeting_timer(struct loop *loop, struct loop_timer *t, void *data)
@@ -413,6 +538,10 @@ void conn_on_greeting_timer(struct loop *loop, struct loop_timer *t, void *data)
 
 static void conn_command(struct conn *c, const char *cmd, size_t len)
 {
+	if (c->seed) {
+		seed_frame(c, cmd, len); /* a chat message, /nick or exit: never a command */
+		return;
+	}
 	if (len == 0 && c->framer.kind == FRAMING_LINE)
 		return; /* an empty line is no command */
 	if (len == 0) {
@@ -424,7 +553,11 @@ static void conn_command(struct conn *c, const char *cmd, size_t len)
 
 static void conn_frame_error(struct conn *c, enum frame_result r, const char *error)
 {
-	conn_err(c, "%s", error);
+	/* The one rejected frame a line can be: say the rule it broke. */
+	if (r == FRAME_REJECT && c->framer.kind == FRAMING_LINE)
+		conn_err(c, "%s (at most %zu bytes)", error, c->env->max_line);
+	else
+		conn_err(c, "%s", error);
 	if (r == FRAME_FATAL) {
 		log_warn("%s: %s, closing", c->peer, error);
 		conn_close_after_flush(c, END_PROTOCOL);
@@ -461,7 +594,7 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 		bool to_stream = stream && stream->wants_input(c);
 		if (stream && !to_stream) {
 			conn_hold(c, data + off, n - off);
-			return;
+			break;
 		}
 		if (to_stream && c->framer.kind == FRAMING_LINE) {
 			off += stream->input(c, data + off, n - off);
@@ -472,6 +605,14 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 		enum frame_result r =
 			framer_decode(&c->framer, data + off, n - off, &used, &cmd, &len, &error);
 		off += used;
+		/* Telnet answers (a timing mark) go after the replies to what came before
+		 * them and before the reply to this command (RFC 860). */
+		unsigned char *answer;
+		size_t alen = framer_take_reply(&c->framer, &answer);
+		if (alen) {
+			conn_send_raw(c, answer, alen);
+			free(answer);
+		}
 		if (r == FRAME_OK && to_stream)
 			stream->input(c, (const unsigned char *)cmd, len);
 		else if (r == FRAME_OK)
@@ -479,6 +620,9 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 		else if (r == FRAME_REJECT || r == FRAME_FATAL)
 			conn_frame_error(c, r, error);
 	}
+	/* The last command is done with: an idle connection keeps no decoder buffer. */
+	if (c->framed)
+		framer_trim(&c->framer);
 }
 
 /* A stream ended on a TPKT connection: commands again, starting with those

@@ -32,6 +32,7 @@ struct conn_env {
 	unsigned char *rbuf; /* one read buffer shared by every connection */
 	size_t rbuf_size;
 	size_t max_clients; /* greeted clients at most; more get "server full" */
+	size_t greeted;     /* connections greeted and not yet released */
 	size_t max_line, max_frame, max_output;
 	/* Runs one command for c (cmd_execute). */
 	void (*command)(struct conn *c, const char *cmd, size_t len);
@@ -95,6 +96,9 @@ struct conn {
 	struct framer framer;
 	bool framed;       /* framer chosen (after the first byte or the grace period) */
 	bool input_closed; /* the peer half-closed while a stream was busy */
+	bool counted;      /* greeted: counts against max_clients until released */
+	bool join_pending; /* TPKT: in the room with its first command (or never) */
+	bool seed;         /* the seed's dialect (seed.h): frames are chat, not commands */
 	struct outq out;
 	struct member member; /* in the room while OPEN */
 	struct loop_timer greet_timer;
@@ -105,6 +109,7 @@ struct conn {
 	bool flush_pending;   /* listed in env->flush (the owner clears it as it flushes) */
 	const struct conn_stream *stream; /* private: conn_stream_begin/_end */
 	void *stream_data;
+	char *credit;        /* ROLE files <nick>: the chat member it works for */
 	unsigned char *held; /* input that arrived while a stream didn't want it */
 	size_t held_len;
 	struct loop_timer resume_timer;
@@ -116,8 +121,28 @@ void conn_free(struct conn *c);
 /* Loop callbacks. */
 void conn_on_io(struct loop *loop, int fd, void *data, int mask);
 void conn_on_greeting_timer(struct loop *loop, struct loop_timer *t, void *data);
-/* Picks the framing, queues the greeting and joins the room. */
+/* Picks the framing and queues the greeting. A line-mode connection joins the
+ * room at once (telnet users wait for the server); a TPKT one only reserves
+ * its name and joins with its first command, unless that command is
+ * `ROLE files` (docs/protocol.md §4). */
 void conn_greet(struct conn *c, enum framing_kind kind);
+/* A connection from a --seed-listen listener, at once on accept: TPKT in the
+ * seed's dialect (seed.h), greeted first and in the room at once. */
+void conn_greet_seed(struct conn *c);
+/* The chat side of ROLE: enter the room now (if not in it: a fresh name if the
+ * old one was given back; `replay`: with the history a newcomer gets), or
+ * leave it (telling the others if it had entered). */
+void conn_enter_chat(struct conn *c, bool replay);
+void conn_leave_chat(struct conn *c);
+bool conn_in_chat(const struct conn *c);
+/* ROLE files <nick>: this connection works for the member called nick, which
+ * must be connected from the same host; false if not. */
+bool conn_speak_for(struct conn *c, const char *nick, size_t len);
+/* Who the room's file news names for what c does: the member it works for,
+ * else its own name. */
+const char *conn_credit(const struct conn *c);
+/* A command other than ROLE arrived: a TPKT connection waiting to join does. */
+void conn_first_command(struct conn *c);
 
 /* Replies: "OK text" / "ERR text" in the connection's framing. */
 void conn_reply(struct conn *c, const char *status, const char *text, size_t len);

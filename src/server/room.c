@@ -3,11 +3,16 @@
 #include "room.h"
 #include "escape.h"
 #include "log.h"
+#include "sha256.h"
+#include "wire.h"
 #include "xmalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 struct nick_entry {
 	struct nick_entry *next;
@@ -21,20 +26,53 @@ struct room {
 	struct nick_entry **buckets; /* folded nick -> member */
 	size_t nbuckets;
 	unsigned long next_guest;
+	size_t announce_max;              /* JOIN/LEAVE one by one up to this size */
+	size_t quiet_joins, quiet_leaves; /* counted above it, for PRESENCE */
+	struct history *history;
+	char epoch[17]; /* 16 hex digits, new each run */
 };
 
-struct blob *room_msg_encoded(struct room_msg *msg, enum framing_kind kind)
+struct blob *room_msg_encoded(struct room_msg *msg, enum framing_kind kind, bool offsets)
 {
-	if (!msg->encoded[kind])
-		msg->encoded[kind] =
-			framing_encode(kind, msg->head, msg->hlen, msg->body, msg->blen);
-	return msg->encoded[kind];
+	if (msg->history)
+		return history_encoded(msg->history, kind);
+	int form = offsets && msg->offset;
+	if (!msg->encoded[kind][form]) {
+		char tagged[WIRE_EVENT_HEAD_MAX + 32];
+		const char *head = msg->head;
+		size_t hlen = msg->hlen;
+		if (form) {
+			int n = snprintf(tagged, sizeof tagged, "@%llu ",
+			                 (unsigned long long)msg->offset);
+			memcpy(tagged + n, msg->head, msg->hlen);
+			head = tagged;
+			hlen += (size_t)n;
+		}
+		msg->encoded[kind][form] = framing_encode(kind, head, hlen, msg->body, msg->blen);
+	}
+	return msg->encoded[kind][form];
 }
 
 static void room_msg_release(struct room_msg *msg)
 {
 	for (int k = 0; k < FRAMING_COUNT; k++)
-		blob_unref(msg->encoded[k]);
+		for (int form = 0; form < 2; form++)
+			blob_unref(msg->encoded[k][form]);
+}
+
+/* Names this run: a client holding offsets of an earlier run must not take
+ * them for ours. getrandom, else the clock and the pid. */
+static void make_epoch(char out[17])
+{
+	unsigned char r[8];
+	if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t v = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^
+		             ((uint64_t)getpid() << 48);
+		memcpy(r, &v, sizeof r);
+	}
+	hex_encode(r, sizeof r, out);
 }
 
 struct room *room_new(void)
@@ -44,6 +82,9 @@ struct room *room_new(void)
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of chain heads (pointers) */
 	room->buckets = xcalloc(room->nbuckets, sizeof *room->buckets);
 	room->next_guest = 1;
+	room->announce_max = ROOM_ANNOUNCE_MAX;
+	room->history = history_new(ROOM_HISTORY_COUNT, ROOM_HISTORY_BYTES);
+	make_epoch(room->epoch);
 	return room;
 }
 
@@ -58,6 +99,7 @@ void room_free(struct room *room)
 		}
 	free(room->buckets);
 	free(room->members);
+	history_free(room->history);
 	free(room);
 }
 
@@ -153,7 +195,7 @@ static void broadcast_event(struct room *room, struct member *except, const char
 	room_broadcast(room, except, head, (size_t)n, "", 0);
 }
 
-void room_join(struct room *room, struct member *m)
+void room_reserve(struct room *room, struct member *m)
 {
 	char guest[32];
 	int n;
@@ -162,6 +204,12 @@ void room_join(struct room *room, struct member *m)
 		n = snprintf(guest, sizeof guest, "Guest%lu", room->next_guest++);
 	} while (nick_taken(room, guest, (size_t)n, NULL));
 	nick_claim(room, m, guest, (size_t)n);
+}
+
+void room_enter(struct room *room, struct member *m, bool replay)
+{
+	if (m->slot)
+		return;
 	if (room->count == room->cap) {
 		room->cap = room->cap ? room->cap * 2 : 64;
 		/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of member pointers */
@@ -169,21 +217,56 @@ void room_join(struct room *room, struct member *m)
 	}
 	room->members[room->count++] = m;
 	m->slot = room->count;
-	broadcast_event(room, m, "JOIN %s%s", m->nick, "");
+	if (room->count <= room->announce_max)
+		broadcast_event(room, m, "JOIN %s%s", m->nick, "");
+	else
+		room->quiet_joins++;
 	log_info("%s joined (%zu in the room)", m->nick, room->count);
+	if (replay)
+		room_replay_last(room, m, SIZE_MAX);
+}
+
+void room_join(struct room *room, struct member *m)
+{
+	room_reserve(room, m);
+	room_enter(room, m, true);
+}
+
+void room_step_out(struct room *room, struct member *m, const char *reason)
+{
+	if (m->slot) {
+		size_t i = m->slot - 1, before = room->count;
+		room->members[i] = room->members[--room->count];
+		room->members[i]->slot = i + 1;
+		m->slot = 0;
+		if (before <= room->announce_max)
+			broadcast_event(room, NULL, "LEAVE %s %s", m->nick, reason);
+		else
+			room->quiet_leaves++;
+		log_info("%s left: %s (%zu in the room)", m->nick, reason, room->count);
+	}
 }
 
 void room_leave(struct room *room, struct member *m, const char *reason)
 {
-	if (!m->slot)
-		return;
-	size_t i = m->slot - 1;
-	room->members[i] = room->members[--room->count];
-	room->members[i]->slot = i + 1;
-	m->slot = 0;
+	if (!m->nick[0])
+		return; /* never reserved, or gone already */
+	room_step_out(room, m, reason);
 	nick_release(room, m);
-	broadcast_event(room, NULL, "LEAVE %s %s", m->nick, reason);
-	log_info("%s left: %s (%zu in the room)", m->nick, reason, room->count);
+	m->nick[0] = '\0';
+}
+
+void room_set_announce_max(struct room *room, size_t max) { room->announce_max = max; }
+
+void room_presence_flush(struct room *room)
+{
+	if (!room->quiet_joins && !room->quiet_leaves)
+		return;
+	char head[96];
+	int n = snprintf(head, sizeof head, "PRESENCE %zu +%zu -%zu", room->count,
+	                 room->quiet_joins, room->quiet_leaves);
+	room->quiet_joins = room->quiet_leaves = 0;
+	room_broadcast(room, NULL, head, (size_t)n, "", 0);
 }
 
 int room_rename(struct room *room, struct member *m, const char *nick, size_t len)
@@ -204,11 +287,107 @@ int room_rename(struct room *room, struct member *m, const char *nick, size_t le
 	return NICK_OK;
 }
 
+/* A room message: numbered, kept, and sent to everyone but its author. */
+static void room_post(struct room *room, struct member *from, const char *word, const char *text,
+                      size_t len)
+{
+	char head[WIRE_EVENT_HEAD_MAX];
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	/* "MSG <nick> ": the only printf of a chat message's hot path is this one. */
+	int n = snprintf(head, sizeof head, "%s %s ", word, from->nick);
+	struct room_msg msg = {
+		.head = head,
+		.hlen = (size_t)n,
+		.body = text,
+		.blen = len,
+		.offset = history_add(room->history, word, from->nick, text, len, &now),
+	};
+	for (size_t i = 0; i < room->count; i++) {
+		struct member *m = room->members[i];
+		if (m != from)
+			m->ops->deliver(m, &msg);
+	}
+	room_msg_release(&msg);
+	/* The console shows the chat (the seed's server prints every message);
+	 * with -q it costs nothing. */
+	if (log_get_level() >= LOG_INFO) {
+		char shown[1024];
+		escape_text(shown, sizeof shown, text, len);
+		if (strcmp(word, "ACTION") == 0)
+			log_info("* %s %s", from->nick, shown);
+		else
+			log_info("%s: %s", from->nick, shown);
+	}
+}
+
 void room_say(struct room *room, struct member *from, const char *text, size_t len)
 {
-	char head[NICK_MAX_BYTES + 8];
-	char shown[1024];
-	int n = snprintf(head, sizeof head, "MSG %s ", from->nick);
-	room_broadcast(room, from, head, (size_t)n, text, len);
-	log_info("%s: %s", from->nick, escape_text(shown, sizeof shown, text, len));
+	room_post(room, from, "MSG", text, len);
+}
+
+void room_action(struct room *room, struct member *from, const char *text, size_t len)
+{
+	room_post(room, from, "ACTION", text, len);
+}
+
+struct member *room_find(struct room *room, const char *nick, size_t nlen)
+{
+	char key[NICK_MAX_BYTES + 1];
+
+	if (nlen == 0 || nlen > NICK_MAX_BYTES || memchr(nick, '\0', nlen))
+		return NULL;
+	nick_fold(nick, nlen, key);
+	struct nick_entry *e = *nick_slot(room, key);
+	return e && room_has(e->member) ? e->member : NULL;
+}
+
+bool room_tell(struct room *room, struct member *from, const char *nick, size_t nlen,
+               const char *text, size_t len)
+{
+	char head[WIRE_EVENT_HEAD_MAX];
+	struct member *to = room_find(room, nick, nlen);
+
+	if (!to)
+		return false;
+	int n = snprintf(head, sizeof head, "PRIVATE %s ", from->nick);
+	struct room_msg msg = { .head = head, .hlen = (size_t)n, .body = text, .blen = len };
+	to->ops->deliver(to, &msg);
+	room_msg_release(&msg);
+	log_debug("%s told %s %zu bytes", from->nick, to->nick, len);
+	return true;
+}
+
+/* ---- history ---- */
+
+void room_set_history(struct room *room, size_t max_count, size_t max_bytes)
+{
+	history_free(room->history);
+	room->history = history_new(max_count, max_bytes);
+}
+
+const char *room_epoch(const struct room *room) { return room->epoch; }
+uint64_t room_last_offset(const struct room *room) { return history_last(room->history); }
+
+static void replay_from(struct room *room, struct member *m, size_t first)
+{
+	for (size_t i = first; i < history_count(room->history); i++) {
+		struct room_msg msg = { .history = history_at(room->history, i) };
+		m->ops->deliver(m, &msg);
+	}
+}
+
+void room_replay_last(struct room *room, struct member *m, size_t n)
+{
+	size_t count = history_count(room->history);
+	replay_from(room, m, n < count ? count - n : 0);
+}
+
+bool room_replay_since(struct room *room, struct member *m, const char *epoch, uint64_t after)
+{
+	size_t first = 0;
+	bool whole = strcmp(epoch, room->epoch) == 0 && history_since(room->history, after, &first);
+	replay_from(room, m, whole ? first : 0);
+	return whole;
 }

@@ -22,12 +22,16 @@
 #define SERVER_DRAIN_TIMEOUT_MS 10000 /* a closing peer that never reads */
 #define SERVER_SHUTDOWN_GRACE_MS 5000
 #define SERVER_EXPIRY_MS (10 * 60 * 1000) /* abandoned partials: look this often */
+#define SERVER_PRESENCE_MS 1000           /* a big room's PRESENCE summary */
 
 void server_config_defaults(struct server_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->dir = BOTTLE_DEFAULT_DIR;
 	cfg->max_clients = BOTTLE_DEFAULT_MAX_CLIENTS;
+	cfg->announce_max = ROOM_ANNOUNCE_MAX;
+	cfg->history = ROOM_HISTORY_COUNT;
+	cfg->history_bytes = ROOM_HISTORY_BYTES;
 	cfg->max_line = BOTTLE_DEFAULT_MAX_LINE;
 	cfg->max_frame = 65535;
 	cfg->max_output = BOTTLE_DEFAULT_MAX_OUTPUT;
@@ -55,25 +59,37 @@ static rlim_t raise_fd_limit(void)
 	return rl.rlim_cur;
 }
 
+static void listen_one(struct server *srv, const char *where, bool seed)
+{
+	char host[256], err[NET_ERR_LEN];
+	int port, fd;
+
+	if (net_split_hostport(where, BOTTLE_DEFAULT_PORT, host, sizeof host, &port, err) < 0)
+		fatalx(2, "%s %s", seed ? "--seed-listen" : "--listen", err);
+	if ((fd = net_listen(host, port, 511, err)) < 0)
+		fatalx(1, "%s", err);
+	srv->listen_seed[srv->nlisten] = seed;
+	srv->listen_fds[srv->nlisten++] = fd;
+}
+
 static void listen_all(struct server *srv)
 {
 	char addr[NET_ADDR_LEN];
 
-	for (int i = 0; i < srv->cfg.nlisten; i++) {
-		char host[256], err[NET_ERR_LEN];
-		int port, fd;
-		if (net_split_hostport(srv->cfg.listen[i], BOTTLE_DEFAULT_PORT, host, sizeof host,
-		                       &port, err) < 0)
-			fatalx(2, "--listen %s", err);
-		if ((fd = net_listen(host, port, 511, err)) < 0)
-			fatalx(1, "%s", err);
-		srv->listen_fds[srv->nlisten++] = fd;
-	}
+	for (int i = 0; i < srv->cfg.nlisten; i++)
+		listen_one(srv, srv->cfg.listen[i], false);
+	for (int i = 0; i < srv->cfg.nseed_listen; i++)
+		listen_one(srv, srv->cfg.seed_listen[i], true);
 	/* Logged only once all are bound, so a failure is the one line printed. */
 	log_info("bottled %s starting (pid %ld, storage %s)", BOTTLE_VERSION, (long)getpid(),
 	         srv->cfg.dir);
+	uint64_t used;
+	if (srv->cfg.max_storage && store_usage(srv->store, &used) == 0)
+		log_info("storage: %llu of %llu bytes used (--max-storage)",
+		         (unsigned long long)used, srv->cfg.max_storage);
 	for (int i = 0; i < srv->nlisten; i++)
-		log_info("listening on %s", net_local_text(srv->listen_fds[i], addr));
+		log_info("listening on %s%s", net_local_text(srv->listen_fds[i], addr),
+		         srv->listen_seed[i] ? " for the seed's clients (--seed-listen)" : "");
 }
 
 /* SIGINT and SIGTERM arrive as readable bytes on a signalfd, inside the loop. */
@@ -92,6 +108,7 @@ static int open_signal_fd(void)
 }
 
 static void on_accept(struct loop *loop, int fd, void *data, int mask);
+static void on_accept_seed(struct loop *loop, int fd, void *data, int mask);
 static void on_signal(struct loop *loop, int fd, void *data, int mask);
 static void on_tick(struct loop *loop, struct loop_timer *t, void *data);
 static void before_sleep(struct loop *loop, void *data);
@@ -105,6 +122,11 @@ struct server *server_new(const struct server_config *cfg)
 	if (!srv->loop)
 		fatal(1, "cannot create the event loop");
 	srv->room = room_new();
+	room_set_announce_max(srv->room, cfg->announce_max);
+	/* A newcomer's replay must never make it "too slow" by itself. */
+	room_set_history(srv->room, cfg->history,
+	                 cfg->history_bytes < cfg->max_output / 2 ? cfg->history_bytes
+	                                                          : cfg->max_output / 2);
 	long holder;
 	if (!(srv->store = store_open(cfg->dir, &holder)) && errno == EBUSY)
 		fatalx(1,
@@ -117,6 +139,7 @@ struct server *server_new(const struct server_config *cfg)
 		.loop = srv->loop,
 		.store = srv->store,
 		.max_file_size = cfg->max_file_size,
+		.max_storage = cfg->max_storage,
 		.buf = srv->rbuf,
 		.bufsz = sizeof srv->rbuf,
 	};
@@ -137,7 +160,8 @@ struct server *server_new(const struct server_config *cfg)
 	srv->signal_fd = open_signal_fd();
 	listen_all(srv);
 	for (int i = 0; i < srv->nlisten; i++)
-		loop_watch(srv->loop, srv->listen_fds[i], LOOP_READABLE, on_accept, srv);
+		loop_watch(srv->loop, srv->listen_fds[i], LOOP_READABLE,
+		           srv->listen_seed[i] ? on_accept_seed : on_accept, srv);
 	loop_watch(srv->loop, srv->signal_fd, LOOP_READABLE, on_signal, srv);
 	loop_timer_start(srv->loop, &srv->tick, SERVER_TICK_MS, on_tick, srv);
 	loop_set_before_sleep(srv->loop, before_sleep, srv);
@@ -203,7 +227,10 @@ static void shed_connection(struct server *srv, int lfd)
 	log_warn("out of file descriptors: refused a connection");
 }
 
-struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_storage *peer)
+/* seed: from a --seed-listen listener, greeted at once in the seed's dialect;
+ * otherwise greeted by its first byte or the grace period. */
+static struct conn *adopt(struct server *srv, int fd, const struct sockaddr_storage *peer,
+                          bool seed)
 {
 	struct conn *c = conn_new(&srv->env, fd, peer);
 
@@ -218,23 +245,28 @@ struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_stor
 		return NULL;
 	}
 	table_add(srv, c);
-	loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms, conn_on_greeting_timer,
-	                 c);
-	log_info("connect %s (%zu client%s)", c->peer, srv->nconns, srv->nconns == 1 ? "" : "s");
+	log_info("connect %s (%zu client%s)%s", c->peer, srv->nconns, srv->nconns == 1 ? "" : "s",
+	         seed ? " in the seed dialect" : "");
+	if (seed)
+		conn_greet_seed(c);
+	else
+		loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms,
+		                 conn_on_greeting_timer, c);
 	return c;
 }
 
-static void on_accept(struct loop *loop, int lfd, void *data, int mask)
+struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_storage *peer)
 {
-	(void)loop;
-	(void)mask;
-	struct server *srv = data;
+	return adopt(srv, fd, peer, false);
+}
 
+static void accept_from(struct server *srv, int lfd, bool seed)
+{
 	for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && !srv->stopping; i++) {
 		struct sockaddr_storage peer;
 		int fd = net_accept(lfd, &peer);
 		if (fd >= 0) {
-			server_adopt(srv, fd, &peer);
+			adopt(srv, fd, &peer, seed);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE)
@@ -244,6 +276,20 @@ static void on_accept(struct loop *loop, int lfd, void *data, int mask)
 			log_warn("accept: %s", strerror(errno));
 		return;
 	}
+}
+
+static void on_accept(struct loop *loop, int lfd, void *data, int mask)
+{
+	(void)loop;
+	(void)mask;
+	accept_from(data, lfd, false);
+}
+
+static void on_accept_seed(struct loop *loop, int lfd, void *data, int mask)
+{
+	(void)loop;
+	(void)mask;
+	accept_from(data, lfd, true);
 }
 
 /* ---- between events ---- */
@@ -295,6 +341,7 @@ static void before_sleep(struct loop *loop, void *data)
 	}
 	if (srv->stopping && srv->nconns == 0)
 		loop_stop(loop);
+	log_flush();
 }
 
 /* Idle, stall and drain timeouts: a sweep over the table each tick. The drain
@@ -319,6 +366,10 @@ static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
 		           now - c->last_read > idle_ms) {
 			conn_close_after_flush(c, END_IDLE);
 		}
+	}
+	if (now >= srv->next_presence) {
+		room_presence_flush(srv->room);
+		srv->next_presence = now + SERVER_PRESENCE_MS;
 	}
 	if (now >= srv->next_expiry) {
 		xfer_expire_partials(&srv->xfer, srv->cfg.partial_ttl_s);

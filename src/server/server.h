@@ -20,8 +20,14 @@
 struct server_config {
 	const char *listen[SERVER_MAX_LISTEN];
 	int nlisten;
+	/* --seed-listen: listeners for the seed's Ruby clients (seed.h) */
+	const char *seed_listen[SERVER_MAX_LISTEN];
+	int nseed_listen;
 	const char *dir;
 	size_t max_clients;
+	size_t announce_max;  /* JOIN/LEAVE one by one up to this room size */
+	size_t history;       /* messages kept for newcomers and reconnects */
+	size_t history_bytes; /* ... and at most this much of them */
 	size_t max_line;
 	size_t max_frame;
 	size_t max_output;
@@ -30,13 +36,15 @@ struct server_config {
 	struct net_keepalive keepalive;
 	unsigned long partial_ttl_s;
 	unsigned long long max_file_size; /* 0: no limit */
+	unsigned long long max_storage;   /* files and partials; 0: no limit */
 	unsigned transfer_timeout_s;      /* a transfer moving no byte this long ends; 0: off */
 };
 
 struct server {
 	struct server_config cfg;
 	struct loop *loop;
-	int listen_fds[SERVER_MAX_LISTEN];
+	int listen_fds[2 * SERVER_MAX_LISTEN]; /* --listen ones, then --seed-listen ones */
+	bool listen_seed[2 * SERVER_MAX_LISTEN];
 	int nlisten;
 	int signal_fd;
 	struct conn **conns; /* every live connection */
@@ -47,8 +55,9 @@ struct server {
 	struct conn_env env;  /* what connections see: loop, room, limits, flush and dead lists */
 	struct xfer_env xfer; /* what the transfer commands see: store, limits */
 	struct loop_timer tick;
-	uint64_t next_expiry; /* when to look for abandoned partials */
-	size_t sweep_next;    /* where the idle sweep resumes */
+	uint64_t next_expiry;   /* when to look for abandoned partials */
+	uint64_t next_presence; /* when to tell the room's PRESENCE summary */
+	size_t sweep_next;      /* where the idle sweep resumes */
 	bool stopping;
 	uint64_t stop_started;
 	unsigned char rbuf[SERVER_READ_CHUNK]; /* one read buffer for all connections */

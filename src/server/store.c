@@ -168,6 +168,66 @@ ssize_t store_list(struct store *st, struct store_file **files)
 	return (ssize_t)n;
 }
 
+/* A published name that is a regular file here (not a symlink, a folder...). */
+static bool is_regular(struct store *st, const char *name)
+{
+	struct stat sb;
+	return fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode);
+}
+
+int store_delete(struct store *st, const char *name)
+{
+	if (!is_regular(st, name)) {
+		errno = ENOENT;
+		return -1;
+	}
+	return unlinkat(st->dirfd, name, 0);
+}
+
+int store_rename(struct store *st, const char *name, const char *to)
+{
+	if (!is_regular(st, name)) {
+		errno = ENOENT;
+		return -1;
+	}
+	/* NOREPLACE: two people renaming onto one name can not lose a file. */
+	return renameat2(st->dirfd, name, st->dirfd, to, RENAME_NOREPLACE);
+}
+
+/* Adds the sizes of the regular files in dirfd whose names pass `keep`. */
+static int add_sizes(int dirfd, bool (*keep)(const char *name), uint64_t *bytes)
+{
+	DIR *d = dir_stream(dirfd);
+	struct dirent *e;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		struct stat sb;
+		if (keep(e->d_name) && fstatat(dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode))
+			*bytes += (uint64_t)sb.st_size;
+	}
+	closedir(d);
+	return 0;
+}
+
+static bool published_name(const char *name) { return wire_name_valid(name, strlen(name)); }
+
+static bool partial_data(const char *name)
+{
+	size_t len = strlen(name);
+	return len > 5 && strcmp(name + len - 5, ".data") == 0;
+}
+
+int store_usage(struct store *st, uint64_t *bytes)
+{
+	*bytes = 0;
+	if (add_sizes(st->dirfd, published_name, bytes) < 0)
+		return -1;
+	return add_sizes(st->partfd, partial_data, bytes);
+}
+
 /* The cached digest is "HEX SIZE MTIME_SEC.MTIME_NSEC": stale once the file changes. */
 static void sha_stamp(char *out, size_t outsz, const char *hex, const struct stat *sb)
 {

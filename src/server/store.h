@@ -34,6 +34,15 @@ int store_open_file(struct store *st, const char *name, struct stat *sb);
 /* Lists published files, sorted by name; returns the count (free *files with
  * free()), or -1 with errno when the folder can't be read. */
 ssize_t store_list(struct store *st, struct store_file **files);
+/* Deletes a published file; -1 with errno (ENOENT also for anything that is
+ * not a regular file). */
+int store_delete(struct store *st, const char *name);
+/* Renames a published file, atomically and never over another file: -1 with
+ * errno (ENOENT, EEXIST when `to` exists). */
+int store_rename(struct store *st, const char *name, const char *to);
+/* What the folder holds: published files plus partial uploads, in bytes;
+ * -1 with errno when it can't be read. */
+int store_usage(struct store *st, uint64_t *bytes);
 /* The cached SHA-256 of an open file, if it still matches its size and mtime. */
 bool store_get_sha(int fd, const struct stat *sb, char hex[WIRE_SHA_HEX + 1]);
 void store_set_sha(int fd, const char hex[WIRE_SHA_HEX + 1]);

@@ -12,6 +12,7 @@
  * the code after any conn_ok/conn_err here still holds a live transfer. */
 #include "xfer.h"
 #include "conn.h"
+#include "files.h"
 #include "log.h"
 #include "sha256.h"
 #include "store.h"
@@ -28,7 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define XFER_HASH_STEP (1u << 20) /* bytes hashed per loop turn */
+/* Bytes hashed per loop turn: about a third of a millisecond of SHA-256 (and
+ * pread) here, so a first DOWNLOAD of a big file delays nobody's reply. */
+#define XFER_HASH_STEP (512u * 1024)
+#define XFER_SYNC_STEP (8u << 20) /* an upload's writeback starts every this many bytes */
 
 enum xfer_state { XF_HASHING, XF_RECEIVING, XF_VERIFYING, XF_SENDING, XF_DONE };
 
@@ -45,7 +49,8 @@ struct xfer {
 	char sha_want[WIRE_SHA_HEX + 1]; /* upload: the client's; download: resume check */
 	char sha[WIRE_SHA_HEX + 1];
 	uint64_t size, start, pos; /* whole size, first byte moved, next byte */
-	struct sha256_steps hash;
+	uint64_t synced;           /* upload: writeback started below this */
+	struct sha256_steps hash;  /* upload: fed as data arrives (sha256_steps_feed) */
 	struct loop_timer step;
 	uint64_t t_start, t_end; /* microseconds, monotonic */
 	bool failed;             /* already logged as failed */
@@ -139,13 +144,21 @@ static void on_hash_step(struct loop *loop, struct loop_timer *t, void *data)
 		download_hashed(x);
 }
 
-static void hash_start(struct xfer *x, enum xfer_state state)
+static void hash_begin(struct xfer *x)
 {
-	x->state = state;
 	if (sha256_steps_begin(&x->hash, x->fd, x->size) < 0) {
 		fprintf(stderr, "bottled: OpenSSL cannot hash SHA-256\n");
 		abort();
 	}
+}
+
+/* Hashes what is not hashed yet: a download's whole file; for an upload only
+ * what it didn't see arrive (a resumed partial's start), often nothing. */
+static void hash_start(struct xfer *x, enum xfer_state state)
+{
+	x->state = state;
+	if (!x->hash.md)
+		hash_begin(x);
 	loop_timer_start(x->env->loop, &x->step, 0, on_hash_step, x);
 }
 
@@ -295,8 +308,18 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 		return;
 	}
 	x->fd = x->part.fd;
+	/* Only what it still lacks must fit (its partial counts already). */
+	if (!files_have_room(c, u.size - x->part.have)) {
+		if (x->anonymous || x->part.have == 0) /* a resumable start stays */
+			store_partial_remove(store_of(c), &x->part);
+		if (c->framer.kind == FRAMING_LINE)
+			conn_close_after_flush(c, END_ERROR);
+		xfer_free(x);
+		return;
+	}
 	x->size = u.size;
-	x->start = x->pos = x->part.have;
+	x->start = x->pos = x->synced = x->part.have;
+	hash_begin(x); /* data is hashed as it arrives, so nothing is read back */
 	x->t_start = clock_us();
 	x->state = XF_RECEIVING;
 	conn_stream_begin(c, &upload_stream, x);
@@ -320,6 +343,7 @@ static size_t upload_input(struct conn *c, const unsigned char *data, size_t len
 		xfer_fail(x, "%s", len ? "more data than the upload's size" : "empty data frame");
 		return len;
 	}
+	sha256_steps_feed(&x->hash, x->pos, data, take); /* while it is in the cache */
 	for (size_t done = 0; done < take;) {
 		ssize_t w = pwrite(x->fd, data + done, take - done, (off_t)x->pos);
 		if (w < 0 && errno == EINTR)
@@ -331,6 +355,13 @@ static size_t upload_input(struct conn *c, const unsigned char *data, size_t len
 		}
 		done += (size_t)w;
 		x->pos += (uint64_t)w;
+	}
+	/* Writeback starts as data comes, so the fdatasync before publishing finds
+	 * little left to write. Best effort (EINVAL: nothing to sync here). */
+	if (x->pos - x->synced >= XFER_SYNC_STEP || x->pos == x->size) {
+		sync_file_range(x->fd, (off64_t)x->synced, (off64_t)(x->pos - x->synced),
+		                SYNC_FILE_RANGE_WRITE);
+		x->synced = x->pos;
 	}
 	if (x->pos == x->size) {
 		x->t_end = clock_us();
@@ -356,6 +387,9 @@ static void upload_verified(struct xfer *x)
 	}
 	log_rate(x);
 	conn_ok(c, "%" PRIu64 " %s", x->size, x->sha);
+	char size[24];
+	snprintf(size, sizeof size, "%" PRIu64, x->size);
+	files_announce(c, "uploaded", size, x->name, NULL);
 	xfer_finish(x);
 }
 

@@ -17,6 +17,7 @@ struct xfer_env {
 	struct loop *loop; /* hashing runs in steps on its timers */
 	struct store *store;
 	unsigned long long max_file_size; /* 0: no limit */
+	unsigned long long max_storage;   /* files and partials at most; 0: no limit */
 	/* Scratch for hashing: the server's read buffer, which no read is using
 	 * while a hashing step runs (both run from the loop, one at a time). */
 	unsigned char *buf;

@@ -471,7 +471,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct peer main_peer, obs_peer, *obs = NULL;
 	size_t before = srv->nconns;
 
-	CHECK(before == 0 && room_count(srv->room) == 0);
+	CHECK(before == 0 && room_count(srv->room) == 0 && srv->env.greeted == 0);
 	srv->cfg = base;
 	if (cfg & 1)
 		srv->cfg.max_output = 4096;
@@ -529,7 +529,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(srv->nconns == before);
 	CHECK(loop_get_mask(srv->loop, server_fd) == LOOP_NONE);
-	CHECK(room_count(srv->room) == 0);
+	CHECK(room_count(srv->room) == 0 && srv->env.greeted == 0);
 	restore_storage();
 	return 0;
 }

@@ -218,7 +218,8 @@ def test_mid_upload(setting, framing, how):
     finish(srv, bystander, baseline, r.local_port, {"quit"})
 
 
-HASHED_SIZE = 64 * MiB     # hashing it takes ~0.1 s: time to disconnect mid-hash
+HASHED_SIZE = 128 * MiB    # a resumed upload hashes its earlier part at the end:
+RESUMED_AT = 120 * MiB     # ~0.1 s for 120 MiB, time to disconnect mid-hash
 
 
 @pytest.mark.parametrize("how", HOW)
@@ -226,35 +227,48 @@ HASHED_SIZE = 64 * MiB     # hashing it takes ~0.1 s: time to disconnect mid-has
 def test_mid_hash(setting, framing, how):
     """All bytes are in and the server is hashing them when the client goes.
 
-    Either way the resumed upload needs no byte: the server answers
-    ``OK <size>`` and at once ``OK <size> <sha256>`` (a FIN lets the hash run
-    on and publish; an RST stops it, leaving a complete partial)."""
+    Data is hashed as it arrives, so only a resumed upload has a hash to run
+    after its last byte: the part stored before. Either way the upload resumed
+    once more needs no byte: the server answers ``OK <size>`` and at once
+    ``OK <size> <sha256>`` (a FIN lets the hash run on and publish; an RST
+    stops it, leaving a complete partial)."""
     srv, bystander, baseline = setting
     block = os.urandom(MiB)
     sha = hashlib.sha256(block * (HASHED_SIZE // MiB)).hexdigest()
     token = f"adv-hash-{framing}-{how}"
     command = f"UPLOAD big.bin {HASHED_SIZE} {sha} {token}"
+    frames = b"".join(tpkt_frame(block[i:i + DATA_FRAME]) for i in range(0, MiB, DATA_FRAME))
+    # The first part, then a clean break: a resumable partial of RESUMED_AT.
+    first = TpktClient(srv.port, first=None)
+    assert first.cmd(command) == "OK 0"
+    first.sock.settimeout(scaled(30))
+    for _ in range(RESUMED_AT // MiB):
+        first.sock.sendall(frames)
+    part = partial_dir(srv) / f"{token}.data"
+    wait_until(lambda: part.stat().st_size == RESUMED_AT, 20, "the first part to be stored",
+               interval=0.005)
+    mark = srv.log_mark()
+    first.close()
+    wait_disconnect(srv, first.local_port, since=mark, timeout=20)
     if framing == "line":
         c = Client(srv.port)
-        assert c.cmd(command) == "OK 0"
         chunk = block
     else:
         c = TpktClient(srv.port, first=None)
-        assert c.cmd(command) == "OK 0"
-        chunk = b"".join(tpkt_frame(block[i:i + DATA_FRAME]) for i in range(0, MiB, DATA_FRAME))
+        chunk = frames
+    assert c.cmd(command) == f"OK {RESUMED_AT}"
     mark = srv.log_mark()
     c.sock.settimeout(scaled(30))
-    for _ in range(HASHED_SIZE // MiB):
+    for _ in range((HASHED_SIZE - RESUMED_AT) // MiB):
         c.sock.sendall(chunk)
     if how == "reset":
-        part = partial_dir(srv) / f"{token}.data"
         wait_until(lambda: not part.exists() or part.stat().st_size == HASHED_SIZE, 20,
                    "the last byte to reach the partial", interval=0.001)
     end(c, how)
     reason = wait_disconnect(srv, c.local_port, since=mark, timeout=20)
     assert reason in REASON[how]
     rate = srv.find_log(rf"upload big\.bin from 127\.0\.0\.1:{c.local_port}: "
-                        rf"{HASHED_SIZE} bytes in", since=mark)
+                        rf"{HASHED_SIZE - RESUMED_AT} bytes in", since=mark)
     if how == "reset":
         assert not rate, "the hash finished before the reset: the test missed the hashing"
     else:

@@ -262,7 +262,7 @@ def line_overlong_command_keeps_the_connection(srv):
     """--max-line 16: a 17-byte command is refused, the next one answered."""
     c = Client(srv.port)
     try:
-        assert c.cmd("ECHO " + "x" * 12) == "ERR line too long"
+        assert c.cmd("ECHO " + "x" * 12) == "ERR line too long (at most 16 bytes)"
         assert c.cmd("ECHO " + "y" * 11) == "OK " + "y" * 11
         assert c.cmd("QUIT") == "OK bye"
         c.expect_closed()
@@ -467,7 +467,7 @@ def test_chat_burst_at_the_smallest_limit(limited, connect_line, connect_tpkt, o
             continue
         want = ["OK"] * SAYS
         if option == "max-line" and t.kind == "line":
-            want = ["ERR line too long"] + want
+            want = ["ERR line too long (at most 16 bytes)"] + want
         assert t.replies == want, f"{t.nick}: {t.replies[:3]!r}... ({len(t.replies)})"
     for m in readers:
         by_sender = {}

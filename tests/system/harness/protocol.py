@@ -10,17 +10,25 @@ TIMESTAMP_RE = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d"
 GREETING_RE = re.compile(
     r"^OK bottled (\S+) ready; type HELP for commands; you are Guest(\d+)$")
 # First word of every line the server may send.
-LINE_WORDS = ("OK", "ERR", "MSG", "JOIN", "LEAVE", "NICK")
-EVENT_WORDS = ("MSG", "JOIN", "LEAVE", "NICK")
+EVENT_WORDS = ("MSG", "JOIN", "LEAVE", "NICK", "PRESENCE", "ACTION", "PRIVATE", "HISTORY",
+               "FILE")
+LINE_WORDS = ("OK", "ERR") + EVENT_WORDS
+
+
+def _event_word(text):
+    """The first word, after the "@<offset> " of a tagged room message."""
+    words = text.split(" ", 2)
+    if words[0].startswith("@") and words[0][1:].isdigit() and len(words) > 1:
+        return words[1]
+    return words[0]
 
 
 def first_word_ok(line):
-    word = line.split(" ", 1)[0]
-    return word in LINE_WORDS
+    return _event_word(line) in LINE_WORDS
 
 
 def is_event(line):
-    return line.split(" ", 1)[0] in EVENT_WORDS
+    return _event_word(line) in EVENT_WORDS
 
 
 TPKT_VERSION = 3
@@ -47,7 +55,7 @@ def as_text(data):
 
 
 def is_event_text(text):
-    return text.split(" ", 1)[0] in EVENT_WORDS
+    return _event_word(text) in EVENT_WORDS
 
 
 def is_reply_text(text):

@@ -10,3 +10,4 @@ UNIT_LIBS_wire    = -lcrypto
 UNIT_DEPS_sha256  = sha256
 UNIT_LIBS_sha256  = -lcrypto
 UNIT_DEPS_utf8    = utf8
+UNIT_DEPS_size    = size

@@ -1,5 +1,6 @@
 /* Unit tests for sha256.c: known digests, a file hashed in small budgets
- * against one-shot EVP, short files, and the hex helpers. */
+ * against one-shot EVP, short files, the hex helpers, bytes fed in order
+ * (a whole download's, and a resumed one's after its start is read back). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -152,6 +153,103 @@ static void test_hex(void **state)
 	assert_false(sha256_hex_valid(""));
 }
 
+/* The digest of data[0..len) in one go, for comparison. */
+static void one_shot(const unsigned char *data, size_t len, char hex[WIRE_SHA_HEX + 1])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	assert_int_equal(EVP_Digest(data, len, md, &n, EVP_sha256(), NULL), 1);
+	hex_encode(md, n, hex);
+}
+
+static unsigned char *pattern(size_t len)
+{
+	unsigned char *data = malloc(len);
+
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (unsigned char)(i * 131 + (i >> 11));
+	return data;
+}
+
+/* Fed bytes in order are hashed; out-of-order ones are left to the steps,
+ * which read from where the feeding stopped. */
+static void test_feed_then_steps(void **state)
+{
+	size_t len = 300000;
+	unsigned char *data = pattern(len), buf[4096];
+	char want[WIRE_SHA_HEX + 1], got[WIRE_SHA_HEX + 1];
+	int fd = temp_file(data, len);
+	struct sha256_steps h;
+
+	(void)state;
+	one_shot(data, len, want);
+	assert_int_equal(sha256_steps_begin(&h, fd, len), 0);
+	assert_true(sha256_steps_feed(&h, 0, data, 1000));
+	assert_false(sha256_steps_feed(&h, 5000, data + 5000, 10)); /* a gap */
+	assert_true(sha256_steps_feed(&h, 1000, data + 1000, 99000));
+	assert_false(sha256_steps_feed(&h, 100000, data, len)); /* past the size */
+	assert_int_equal(h.done, 100000);
+	while (sha256_steps_run(&h, buf, sizeof buf, 8192) == 0)
+		;
+	sha256_steps_finish(&h, got);
+	assert_string_equal(got, want);
+	close(fd);
+	free(data);
+}
+
+/* Data fed as it arrives, in frame-sized pieces, needs no read at all (the
+ * fd is not even valid): the digest is the one-shot one. */
+static void test_feed_all_reads_nothing(void **state)
+{
+	size_t len = 3 * 1024 * 1024 + 77;
+	unsigned char *data = pattern(len), buf[16];
+	char want[WIRE_SHA_HEX + 1], got[WIRE_SHA_HEX + 1];
+	struct sha256_steps h;
+
+	(void)state;
+	one_shot(data, len, want);
+	assert_int_equal(sha256_steps_begin(&h, -1, len), 0);
+	for (size_t at = 0; at < len;) {
+		size_t n = len - at < 65531 ? len - at : 65531;
+		assert_true(sha256_steps_feed(&h, at, data + at, n));
+		at += n;
+	}
+	assert_int_equal(h.done, len);
+	assert_int_equal(sha256_steps_run(&h, buf, sizeof buf, 1024), 1); /* nothing to read */
+	sha256_steps_finish(&h, got);
+	assert_string_equal(got, want);
+	free(data);
+}
+
+/* A resumed file: its start is read in bounded steps, then what arrives is
+ * fed; a step never reads more than its budget. */
+static void test_steps_then_feed(void **state)
+{
+	size_t len = 1000000, first = 300001;
+	unsigned char *data = pattern(len), buf[4096];
+	char want[WIRE_SHA_HEX + 1], got[WIRE_SHA_HEX + 1];
+	int fd = temp_file(data, first);
+	struct sha256_steps h;
+
+	(void)state;
+	one_shot(data, len, want);
+	assert_int_equal(sha256_steps_begin(&h, fd, len), 0);
+	assert_false(sha256_steps_feed(&h, first, data + first, 10)); /* not up to it yet */
+	for (uint64_t before = 0; h.done < first; before = h.done) {
+		size_t budget = first - h.done < 50000 ? first - h.done : 50000;
+		assert_int_equal(sha256_steps_run(&h, buf, sizeof buf, budget), 0);
+		assert_true(h.done - before <= 50000);
+	}
+	assert_int_equal(h.done, first);
+	assert_true(sha256_steps_feed(&h, first, data + first, len - first));
+	sha256_steps_finish(&h, got);
+	assert_string_equal(got, want);
+	close(fd);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +259,9 @@ int main(void)
 		cmocka_unit_test(test_read_error_keeps_errno),
 		cmocka_unit_test(test_abort_on_zeroed),
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_feed_then_steps),
+		cmocka_unit_test(test_feed_all_reads_nothing),
+		cmocka_unit_test(test_steps_then_feed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,7 @@ static struct {
 	size_t alen;
 	int errs;
 	char err[1024];
+	int firsts; /* conn_first_command calls */
 } rec;
 
 static void record(const char *verb, struct conn *c, const char *arg, size_t len)
@@ -42,14 +43,23 @@ static void fake_echo(struct conn *c, const char *arg, size_t len) { record("ECH
 static void fake_time(struct conn *c, const char *arg, size_t len) { record("TIME", c, arg, len); }
 static void fake_nick(struct conn *c, const char *arg, size_t len) { record("NICK", c, arg, len); }
 static void fake_msg(struct conn *c, const char *arg, size_t len) { record("MSG", c, arg, len); }
+static void fake_role(struct conn *c, const char *arg, size_t len) { record("ROLE", c, arg, len); }
 
 const struct cmd_def cmd_table[] = {
-	{ "ECHO", "ECHO <text>", "reply with the text", fake_echo },
-	{ "TIME", "TIME", "the server's time", fake_time },
-	{ "NICK", "NICK <name>", "change nick", fake_nick },
-	{ "MSG", "MSG <text>", "say something", fake_msg },
-	{ NULL, NULL, NULL, NULL },
+	{ "ECHO", "ECHO <text>", "reply with the text", fake_echo, 0 },
+	{ "TIME", "TIME", "the server's time", fake_time, 0 },
+	{ "NICK", "NICK <name>", "change nick", fake_nick, 0 },
+	{ "MSG", "MSG <text>", "say something", fake_msg, 0 },
+	{ "ROLE", "ROLE chat|files", "which role", fake_role, CMD_BEFORE_JOIN },
+	{ NULL, NULL, NULL, NULL, 0 },
 };
+
+/* Every command but those flagged CMD_BEFORE_JOIN tells the connection first. */
+void conn_first_command(struct conn *c)
+{
+	(void)c;
+	rec.firsts++;
+}
 
 void conn_err(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -191,6 +201,21 @@ static void test_execute_dispatch(void **state)
 	assert_int_equal(rec.errs, 0);
 }
 
+/* Every command makes a waiting TPKT connection join, but ROLE (and an
+ * unknown verb joins too: only ROLE may come first without joining). */
+static void test_execute_first_command_joins_but_role(void **state)
+{
+	(void)state;
+	struct conn c;
+	cmd_execute(&c, "ROLE files", 10);
+	assert_int_equal(rec.firsts, 0);
+	assert_string_equal(rec.verb, "ROLE");
+	cmd_execute(&c, "ECHO x", 6);
+	assert_int_equal(rec.firsts, 1);
+	cmd_execute(&c, "BOGUS", 5);
+	assert_int_equal(rec.firsts, 2);
+}
+
 static void test_execute_raw_argument(void **state)
 {
 	struct conn c;
@@ -237,7 +262,15 @@ static void test_execute_empty(void **state)
 	cmd_execute(&c, "", 0);
 	assert_int_equal(rec.calls, 0);
 	assert_int_equal(rec.errs, 1);
-	assert_string_equal(rec.err, "unknown command: ");
+	assert_string_equal(rec.err, "empty command: start with a command's name; HELP lists them");
+	/* A line of spaces is no verb either; spaces before a verb are skipped. */
+	cmd_execute(&c, "   ", 3);
+	assert_int_equal(rec.errs, 2);
+	assert_string_equal(rec.err, "empty command: start with a command's name; HELP lists them");
+	cmd_execute(&c, "  ECHO hi", 9);
+	assert_int_equal(rec.calls, 1);
+	assert_string_equal(rec.verb, "ECHO");
+	assert_string_equal(rec.arg, "hi");
 }
 
 static void test_execute_unknown_escaped(void **state)
@@ -303,6 +336,7 @@ int main(void)
 		cmocka_unit_test_setup(test_find_unknown, reset),
 		cmocka_unit_test_setup(test_execute_dispatch, reset),
 		cmocka_unit_test_setup(test_execute_raw_argument, reset),
+		cmocka_unit_test_setup(test_execute_first_command_joins_but_role, reset),
 		cmocka_unit_test_setup(test_execute_unknown, reset),
 		cmocka_unit_test_setup(test_execute_empty, reset),
 		cmocka_unit_test_setup(test_execute_unknown_escaped, reset),

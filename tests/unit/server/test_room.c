@@ -32,7 +32,7 @@ static void fake_deliver(struct member *m, struct room_msg *msg)
 	assert_true(f->n < MAX_SEEN);
 	snprintf(f->text[f->n], sizeof f->text[f->n], "%.*s%.*s", (int)msg->hlen, msg->head,
 	         (int)msg->blen, msg->body);
-	f->blob[f->n] = blob_ref(room_msg_encoded(msg, f->kind));
+	f->blob[f->n] = blob_ref(room_msg_encoded(msg, f->kind, f->m.offsets));
 	f->n++;
 	/* A member that can't take a message only marks itself (room.h). */
 	if (f->fail_on && f->n == f->fail_on)
@@ -177,6 +177,67 @@ static void test_rename_unique_ignoring_case(void **state)
 	room_leave(room, &b.m, "quit");
 	fake_forget(&a);
 	fake_forget(&b);
+}
+
+/* A reserved name is held but not a member: no JOIN until enter, and leave
+ * gives the name back quietly when the member never entered. */
+static void test_reserve_then_enter(void **state)
+{
+	struct room *room = *state;
+	struct fake a, b, c;
+	fake_init(&a, FRAMING_LINE);
+	fake_init(&b, FRAMING_TPKT);
+	fake_init(&c, FRAMING_TPKT);
+	room_join(room, &a.m);
+	room_reserve(room, &b.m);
+	assert_false(room_has(&b.m));
+	assert_string_equal(b.m.nick, "Guest2");
+	assert_int_equal(room_count(room), 1);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(room_rename(room, &a.m, "guest2", 6), ROOM_NICK_TAKEN);
+	room_enter(room, &b.m, true);
+	assert_string_equal(last(&a), "JOIN Guest2");
+	room_enter(room, &b.m, true); /* twice: nothing */
+	assert_int_equal(a.n, 1);
+	room_reserve(room, &c.m);
+	room_leave(room, &c.m, "quit"); /* never entered: nobody told */
+	assert_int_equal(a.n, 1);
+	assert_string_equal(c.m.nick, "");
+	room_leave(room, &b.m, "quit");
+	assert_string_equal(last(&a), "LEAVE Guest2 quit");
+	room_leave(room, &a.m, "quit");
+	fake_forget(&a);
+	fake_forget(&b);
+}
+
+/* Above announce_max, joins and leaves are counted and summarised. */
+static void test_presence_summary_above_the_limit(void **state)
+{
+	struct room *room = *state;
+	struct fake f[5];
+	room_set_announce_max(room, 2);
+	for (int i = 0; i < 5; i++) {
+		fake_init(&f[i], FRAMING_LINE);
+		room_join(room, &f[i].m);
+	}
+	assert_int_equal(f[0].n, 1); /* JOIN Guest2; the 3rd to 5th only counted */
+	assert_string_equal(last(&f[0]), "JOIN Guest2");
+	room_leave(room, &f[4].m, "quit");
+	room_presence_flush(room);
+	assert_string_equal(last(&f[0]), "PRESENCE 4 +3 -1");
+	assert_string_equal(last(&f[3]), "PRESENCE 4 +3 -1");
+	int n = f[0].n;
+	room_presence_flush(room); /* nothing new: nothing sent */
+	assert_int_equal(f[0].n, n);
+	room_leave(room, &f[3].m, "quit"); /* 4 -> 3: still counted */
+	room_leave(room, &f[2].m, "quit"); /* 3 -> 2: still counted */
+	room_leave(room, &f[1].m, "quit"); /* 2 -> 1: told */
+	assert_string_equal(last(&f[0]), "LEAVE Guest2 quit");
+	room_presence_flush(room);
+	assert_string_equal(last(&f[0]), "PRESENCE 1 +0 -2");
+	room_leave(room, &f[0].m, "quit");
+	for (int i = 0; i < 5; i++)
+		fake_forget(&f[i]);
 }
 
 static void test_rename_refuses_bad_nicks(void **state)
@@ -334,7 +395,11 @@ static void test_many_members(void **state)
 		room_join(room, &m[i]);
 	}
 	assert_int_equal(room_count(room), N);
-	assert_int_equal(deliveries, (unsigned long)N * (N - 1) / 2);
+	/* Told one by one up to ROOM_ANNOUNCE_MAX members, then only counted. */
+	enum { A = ROOM_ANNOUNCE_MAX };
+	assert_int_equal(deliveries, (unsigned long)A * (A - 1) / 2);
+	room_presence_flush(room);
+	assert_int_equal(deliveries, (unsigned long)A * (A - 1) / 2 + N);
 	assert_string_equal(m[N - 1].nick, "Guest3000");
 	char nick[16];
 	snprintf(nick, sizeof nick, "guest%d", N / 2);
@@ -353,6 +418,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_names_skip_taken_ones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_leave_tells_everyone_left, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_unique_ignoring_case, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserve_then_enter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_presence_summary_above_the_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_refuses_bad_nicks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_say_reaches_all_but_the_sender, setup,
 		                                teardown),
