@@ -53,7 +53,8 @@ void outq_init(struct outq *q) { memset(q, 0, sizeof *q); }
 static struct blob **outq_slot(struct outq *q, size_t i)
 {
 	assert(q->cap > 1 || i == 0); /* without a ring there is only slot 0 */
-	return q->cap <= 1 ? &q->u.one : &q->u.ring[(q->head + i) % q->cap];
+	/* The ring's size is a power of two: a mask, not a division, per slot. */
+	return q->cap <= 1 ? &q->u.one : &q->u.ring[(q->head + i) & (q->cap - 1)];
 }
 
 /* Back to the empty state that holds no memory (the blocks are gone already). */
@@ -150,12 +151,24 @@ static void outq_consume(struct outq *q, size_t n)
 		}
 		n -= left;
 		blob_unref(b);
-		q->head = (q->head + 1) % q->cap;
+		q->head = (q->head + 1) & (q->cap - 1);
 		q->count--;
 		q->head_off = 0;
 	}
+	/* A drained ring stays for the next turn's output (a busy member would
+	 * otherwise allocate and grow it every turn); outq_trim frees it once the
+	 * connection is idle. A lone block is gone with its slot. */
+	if (q->count == 0) {
+		q->head = 0;
+		if (q->cap == 1)
+			q->cap = 0;
+	}
+}
+
+void outq_trim(struct outq *q)
+{
 	if (q->count == 0)
-		outq_reset(q); /* an idle connection keeps no ring */
+		outq_reset(q);
 }
 
 ssize_t outq_flush(struct outq *q, int fd)

@@ -42,6 +42,9 @@ void outq_push(struct outq *q, struct blob *b);
  * OUTQ_BLOCK); a first block is only as big as it needs to be. */
 void outq_append(struct outq *q, const void *data, size_t len);
 static inline size_t outq_bytes(const struct outq *q) { return q->bytes; }
+/* Frees the ring of a queue that is empty (its owner calls this for idle
+ * connections now and then): an idle connection holds no memory for output. */
+void outq_trim(struct outq *q);
 /* Writes as much as the socket takes with writev. Returns bytes written (0 when the
  * socket is full or the queue empty) or -1 with errno on a real error. */
 ssize_t outq_flush(struct outq *q, int fd);

@@ -354,6 +354,9 @@ static void on_tick(struct loop *loop, struct loop_timer *t, void *data)
 
 	for (size_t i = 0; i < srv->nconns; i++) {
 		struct conn *c = srv->conns[i];
+		/* Output rings stay while a member is busy; idle, it gives them back. */
+		if (!outq_bytes(&c->out))
+			outq_trim(&c->out);
 		if (c->state == CONN_DRAINING && now - c->drain_since > SERVER_DRAIN_TIMEOUT_MS) {
 			log_warn("%s: did not take its last %zu bytes in %d s, closing", c->peer,
 			         outq_bytes(&c->out), SERVER_DRAIN_TIMEOUT_MS / 1000);

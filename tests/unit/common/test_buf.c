@@ -534,9 +534,20 @@ static void test_outq_empty_holds_nothing(void **state)
 	drain(sv[1], got, 18, &have);
 	assert_memory_equal(got, "OK hi\nJOIN x\nOK 2\n", 18);
 	assert_int_equal(q.count, 0);
+	assert_int_equal(shared->refs, 1);
+	/* A drained ring stays for the next turn (a busy member reuses it) ... */
+	assert_int_equal(q.cap, 8);
+	struct blob **ring = q.u.ring;
+	outq_push(&q, shared);
+	outq_push(&q, shared);
+	assert_ptr_equal(q.u.ring, ring);
+	have = 0;
+	assert_int_equal(outq_flush(&q, sv[0]), 14);
+	drain(sv[1], got, 14, &have);
+	/* ... until its owner trims an idle queue: then it holds nothing. */
+	outq_trim(&q);
 	assert_int_equal(q.cap, 0);
 	assert_null(q.u.ring);
-	assert_int_equal(shared->refs, 1);
 	/* And it works again from empty. */
 	outq_push(&q, shared);
 	assert_int_equal(q.cap, 1);
@@ -577,6 +588,7 @@ static void test_outq_first_block_grows(void **state)
 	assert_int_equal(outq_flush(&q, sv[0]), (ssize_t)n);
 	drain(sv[1], got, n, &have);
 	assert_memory_equal(got, want, n);
+	outq_trim(&q);
 	assert_int_equal(q.cap, 0);
 	outq_free(&q);
 	close_pair(sv);
