@@ -127,6 +127,16 @@ VG_TESTS_1 += test_client.py::test_script_lost_connection_exits_3
 # client: reconnect and resume after the server is killed mid-upload
 VG_TESTS_1 += test_xfer_client.py::test_server_killed_mid_upload_client_recovers
 
+# presence, ROLE, history and its catch-up, private messages, file news
+VG_TESTS_1 += test_presence.py test_history.py
+VG_TESTS_1 += test_files.py::test_delete_and_rename_are_news test_files.py::test_max_storage
+# telnet options, line-mode escaping, the seed dialect (raw-socket tests)
+VG_TESTS_1 += test_telnet.py::test_interrupts_drop_the_partial_line
+VG_TESTS_1 += test_telnet.py::test_timing_mark_answered_in_order
+VG_TESTS_1 += test_text_safety.py::test_issue_attack_is_escaped_for_nc_and_exact_for_tpkt
+VG_TESTS_1 += test_seed.py::test_no_history_replay_and_exit_frame
+VG_TESTS_1 += test_seed.py::test_bad_tpkt_header_closes_like_tpkt
+
 # ---- half 2: file transfer, server side and client side
 VG_TESTS_2 :=
 # line UPLOAD and DOWNLOAD with real nc
