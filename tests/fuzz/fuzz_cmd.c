@@ -122,7 +122,8 @@ static void check_cmd(const char *line, size_t len)
 	memset(&c, 0, sizeof c);
 	cmd_execute(&c, line, len);
 	if (vlen == 0) {
-		CHECK(rec.calls == 0 && rec.errs == 1 && strncmp(rec.err, "empty command", 13) == 0);
+		CHECK(rec.calls == 0 && rec.errs == 1 &&
+		      strncmp(rec.err, "empty command", 13) == 0);
 		return;
 	}
 	if (d) {

@@ -34,9 +34,10 @@ static void test_say_max_fits_one_frame(void **state)
 	(void)state;
 	assert_int_equal(WIRE_SAY_MAX, 65336);
 	/* The longest event head with the longest text fills a frame exactly. */
-	assert_int_equal(strlen("HISTORY 18446744073709551615 2026-11-22T13:22:05.123+03:00 ACTION ") +
-	                         NICK_MAX_BYTES + 1 + WIRE_SAY_MAX,
-	                 TPKT_MAX_PAYLOAD);
+	assert_int_equal(
+		strlen("HISTORY 18446744073709551615 2026-11-22T13:22:05.123+03:00 ACTION ") +
+			NICK_MAX_BYTES + 1 + WIRE_SAY_MAX,
+		TPKT_MAX_PAYLOAD);
 }
 
 static void test_names(void **state)
