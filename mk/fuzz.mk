@@ -52,7 +52,7 @@ FUZZ_DEPS_fuzz_framing = framing line tpkt buf xmalloc
 FUZZ_DEPS_fuzz_cmd     = cmd args escape
 FUZZ_DEPS_fuzz_names   = nick wire sha256 args xmalloc
 FUZZ_LIBS_fuzz_names   = -lcrypto
-FUZZ_DEPS_fuzz_client  = client utf8 tpkt buf net escape xmalloc
+FUZZ_DEPS_fuzz_client  = client message args utf8 tpkt buf net escape xmalloc
 FUZZ_DEPS_fuzz_server  = $(filter-out bottled,$(SERVER))
 FUZZ_LIBS_fuzz_server  = -lcrypto
 # Longest input libFuzzer makes: TPKT frames go up to 64 KiB; the server is

@@ -1,6 +1,6 @@
 /* bottle.c - the client's main: options, the address rule, the subcommand
- * table; each subcommand returns the exit status. The chat and -c get a
- * connected client; put, get and ls make their own connections (they
+ * table; each subcommand returns the exit status. The chat, -c, rm and mv
+ * get a connected client; put, get and ls make their own connections (they
  * reconnect). */
 #include "chat.h"
 #include "chat_once.h"
@@ -10,8 +10,11 @@
 #include "client.h"
 #include "escape.h"
 #include "exit_codes.h"
+#include "fileop.h"
 #include "log.h"
 #include "net.h"
+#include "nick.h"
+#include "progress.h"
 #include "proto.h"
 #include "ratelimit.h"
 #include "transfer.h"
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -35,6 +39,8 @@ struct options {
 	const char *command; /* -c */
 	const char *as;      /* put --as NAME */
 	const char *output;  /* get -o PATH */
+	bool force;          /* get --force: replace an existing different file */
+	const char *nick;    /* --nick NAME: asked for right after connecting */
 	struct net_keepalive ka;
 	int timeout_s;
 	int retry_for_s;
@@ -48,6 +54,7 @@ struct subcommand {
 	bool by_command;      /* picked by -c (and by no name) */
 	const char *synopsis; /* for --help, after "bottle "; NULL: shown in the chat's */
 	int nargs;            /* positional arguments before the optional address */
+	bool more;            /* nargs or more (rm NAME...): see address_given */
 	bool dials;           /* makes its own connections: run gets no client */
 	int (*run)(const struct options *o, struct client *c, char **args, const char *addr);
 };
@@ -71,30 +78,42 @@ static int run_chat(const struct options *o, struct client *c, char **args, cons
 	bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 
 	(void)args;
-	return chat_run(c, tty ? &chat_tty_input : &chat_script_input, addr, &xfer);
+	return chat_run(c, tty ? &chat_tty_input : &chat_script_input, addr, &xfer, o->nick);
 }
 
 static int run_command(const struct options *o, struct client *c, char **args, const char *addr)
 {
 	(void)args;
 	(void)addr;
-	return chat_once_run(c, o->command);
+	return chat_once_run(c, o->command, o->nick);
 }
 
 /* ---- put, get, ls on their own: messages and the progress bar ---- */
 
 struct solo {
-	bool tty;       /* stdout is a terminal: progress bar, escaped listings */
-	bool bar_shown; /* the bar is on the current line of stdout */
+	bool tty;     /* stdout is a terminal: progress bar, escaped listings */
+	int bar_cols; /* columns of the bar on the current line of stdout; 0: none */
 };
+
+static volatile sig_atomic_t solo_stop;
+
+/* The terminal's width now: read at every redraw, so a resize (SIGWINCH)
+ * shows at the next one, within PROGRESS_INTERVAL. */
+static int solo_width(void)
+{
+	struct winsize ws;
+	return ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+}
 
 static void solo_clear_bar(struct solo *s)
 {
-	if (!s->bar_shown)
+	char seq[32];
+
+	if (!s->bar_cols)
 		return;
-	fputs("\r\x1b[K", stdout);
+	fputs(progress_rewind(seq, sizeof seq, s->bar_cols, solo_width()), stdout);
 	fflush(stdout);
-	s->bar_shown = false;
+	s->bar_cols = 0;
 }
 
 static void solo_say(void *ctx, struct transfer *t, enum transfer_text kind, const char *text,
@@ -104,6 +123,8 @@ static void solo_say(void *ctx, struct transfer *t, enum transfer_text kind, con
 	(void)t;
 	solo_clear_bar(s);
 	if (kind == TRANSFER_NOTE || kind == TRANSFER_ERROR) {
+		if (solo_stop && isatty(STDERR_FILENO))
+			fputs("\r\x1b[K", stderr); /* the terminal's echo of ^C */
 		fprintf(stderr, "bottle: %.*s\n", (int)len, text);
 	} else if (kind == TRANSFER_LISTING && s->tty) {
 		char safe[4 * 300];
@@ -118,15 +139,14 @@ static void solo_say(void *ctx, struct transfer *t, enum transfer_text kind, con
 static void solo_progress(void *ctx, struct transfer *t)
 {
 	struct solo *s = ctx;
-	struct winsize ws;
-	char bar[512];
-	int width = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 80;
+	char bar[1024], seq[32];
+	int width = solo_width();
 
-	if (width > (int)sizeof bar - 1)
-		width = (int)sizeof bar - 1;
-	printf("\r%s\x1b[K", transfer_progress_text(t, bar, sizeof bar, width - 1));
+	transfer_progress_text(t, bar, sizeof bar, width - PROGRESS_MARGIN);
+	fputs(progress_rewind(seq, sizeof seq, s->bar_cols, width), stdout);
+	fputs(bar, stdout);
 	fflush(stdout);
-	s->bar_shown = true;
+	s->bar_cols = progress_columns(bar);
 }
 
 static int exit_status(enum transfer_result r)
@@ -139,8 +159,6 @@ static int exit_status(enum transfer_result r)
 	default: return BOTTLE_EXIT_ERR;
 	}
 }
-
-static volatile sig_atomic_t solo_stop;
 
 static void on_stop_signal(int sig)
 {
@@ -164,6 +182,7 @@ static int run_transfer(const struct options *o, enum transfer_kind kind, char *
 	} else if (kind == TRANSFER_GET) {
 		cfg.name = args[0];
 		cfg.output = o->output;
+		cfg.force = o->force;
 	}
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	sigaction(SIGINT, &sa, NULL); /* stop cleanly: clear the bar, say how to resume */
@@ -199,161 +218,88 @@ static int run_ls(const struct options *o, struct client *c, char **args, const 
 	return run_transfer(o, TRANSFER_LS, args, addr);
 }
 
+/* args: the names, NULL-terminated (main cut the address off). */
+static int run_rm(const struct options *o, struct client *c, char **args, const char *addr)
+{
+	int n = 0;
+
+	(void)o;
+	(void)addr;
+	while (args[n])
+		n++;
+	return fileop_delete(c, args, n);
+}
+
+static int run_mv(const struct options *o, struct client *c, char **args, const char *addr)
+{
+	(void)o;
+	(void)addr;
+	return fileop_rename(c, args[0], args[1]);
+}
+
 static const struct subcommand subcommands[] = {
-	{ NULL, false, "[-c COMMAND] [OPTION]... [HOST[:PORT]]", 0, false, run_chat },
-	{ NULL, true, NULL, 0, false, run_command },
-	{ "put", false, "put FILE [--as NAME] [OPTION]... [HOST[:PORT]]", 1, true, run_put },
-	{ "get", false, "get NAME [-o PATH] [OPTION]... [HOST[:PORT]]", 1, true, run_get },
-	{ "ls", false, "ls [OPTION]... [HOST[:PORT]]", 0, true, run_ls },
+	{ NULL, false, "[-c COMMAND] [OPTION]... [HOST[:PORT]]", 0, false, false, run_chat },
+	{ NULL, true, NULL, 0, false, false, run_command },
+	{ "put", false, "put FILE [--as NAME] [OPTION]... [HOST[:PORT]]", 1, false, true, run_put },
+	{ "get", false, "get NAME [-o PATH] [--force] [OPTION]... [HOST[:PORT]]", 1, false, true,
+	  run_get },
+	{ "ls", false, "ls [OPTION]... [HOST[:PORT]]", 0, false, true, run_ls },
+	{ "rm", false, "rm NAME... [OPTION]... [HOST:PORT]", 1, true, false, run_rm },
+	{ "mv", false, "mv OLD NEW [OPTION]... [HOST[:PORT]]", 2, false, false, run_mv },
 };
 #define SUBCOMMAND_COUNT (sizeof subcommands / sizeof subcommands[0])
 
+/* One screen: the forms, the options, where to read more (bottle(1)). */
 static void usage(FILE *out)
 {
-	fprintf(out, "NAME\n    bottle - chat and file transfer client for the bottled server\n\n"
-	             "SYNOPSIS\n");
-	for (size_t i = 0; i < SUBCOMMAND_COUNT; i++)
-		if (subcommands[i].synopsis)
-			fprintf(out, "    bottle %s\n", subcommands[i].synopsis);
+	const char *lead = "Usage:";
+
+	for (size_t i = 0; i < SUBCOMMAND_COUNT; i++) {
+		if (!subcommands[i].synopsis)
+			continue;
+		fprintf(out, "%-6s bottle %s\n", lead, subcommands[i].synopsis);
+		lead = "";
+	}
 	/* The help text starts in column 0, so it reads as printed. */
 	/* clang-format off */
 	fprintf(out,
-"\nDESCRIPTION\n"
-"    Connects to a bottled server and joins its chat room; messages travel in\n"
-"    TPKT frames (RFC 1006). The server address HOST[:PORT] is the last argument\n"
-"    (IPv6 as [::1]:4000, default port %d); without it, $BOTTLE_SERVER, else\n"
-"    %s.\n"
 "\n"
-"    On a terminal, bottle is interactive: type a line and press Enter to say\n"
-"    it to the room; incoming messages appear above the line being typed, which\n"
-"    stays intact. Up and Down walk the history. A line ending in \\ continues\n"
-"    the message on the next line (the \\ is dropped, the line break kept), and\n"
-"    lines pasted together are sent as one message. Start a message with // to\n"
-"    send text beginning with /. Ctrl-D, or Ctrl-C on an empty line, leaves.\n"
+"Chat and file transfer client for the bottled server. Without a subcommand it\n"
+"joins the chat room (a script when stdin or stdout is not a terminal). The\n"
+"address is the last argument (IPv6 as [::1]:4000, default port %d), else\n"
+"$BOTTLE_SERVER, else %s.\n"
 "\n"
-"    When the connection breaks (a server restart, a dead link found by\n"
-"    keepalive), the interactive chat says \"* connection lost: WHY;\n"
-"    reconnecting...\" and dials again with the same growing pauses as a\n"
-"    transfer, for up to --retry-for seconds; back, it takes the nickname it had\n"
-"    again and says \"* back (away 3.2 s) as NICK\" (or one line saying why the\n"
-"    nickname could not be had). Lines typed meanwhile are not sent, and are\n"
-"    said to be. When the window runs out it asks \"retry? [y/N]\": y opens a\n"
-"    new window; n, or Ctrl-D, exits 3. A script and -c do not reconnect.\n"
+"Subcommands:\n"
+"  put FILE    upload FILE; the same command again resumes an interrupted one\n"
+"  get NAME    download NAME into ./NAME, verified; a different one is kept\n"
+"  ls          list the server's files\n"
+"  rm NAME...  delete files on the server\n"
+"  mv OLD NEW  rename a file on the server (never onto an existing name)\n"
 "\n"
-"    When stdin or stdout is not a terminal, bottle runs as a script: each\n"
-"    non-empty stdin line is said to the room and every event is printed on\n"
-"    stdout, one line each (continuation lines of a multi-line message\n"
-"    indented); errors go to stderr. At the end of stdin it waits for the\n"
-"    replies still owed, says QUIT and exits.\n"
+"Options:\n"
+"  -c, --command COMMAND    send one server command, print its reply line\n"
+"      --nick NAME          ask for this nickname right after connecting\n"
+"      --as NAME            put: the name to store the file under\n"
+"  -o, --output PATH        get: where to save the file (a folder: PATH/NAME)\n"
+"  -f, --force              get: replace an existing file that is not the same\n"
+"      --retry-for SECONDS  keep reconnecting this long after a break (%d)\n"
+"      --limit-rate RATE    cap a transfer at RATE bytes/s (500k, 2M)\n"
+"  -k, --keepalive IDLE,INTERVAL,COUNT\n"
+"                           TCP keepalive (default %d,%d,%d: a dead link in %d s)\n"
+"      --timeout SECONDS    give up connecting after this long (default %d)\n"
+"  -h, --help               show this help and exit\n"
+"  -V, --version            show the version and exit\n"
 "\n"
-"    Text from the network is made safe before it is shown: control characters\n"
-"    and escape sequences appear escaped (ESC as \\x1b, a backslash as \\\\).\n"
-"\n"
-"    Chat display: \"nick: text\" for messages, \"* nick joined\", \"* nick left\n"
-"    (reason)\", \"* old is now new\"; an ERR reply as \"error: text\".\n"
-"\n"
-"FILE TRANSFER\n"
-"    put FILE\n"
-"        Uploads FILE as its base name (or --as NAME). The file is hashed\n"
-"        (SHA-256) first; the server publishes it only if what it stored has\n"
-"        the same digest.\n"
-"    get NAME\n"
-"        Downloads NAME into ./NAME (or -o PATH). The bytes go to PATH.part,\n"
-"        which is renamed to PATH once its SHA-256 matches the server's; on a\n"
-"        mismatch PATH.part is deleted and bottle exits 1.\n"
-"    ls\n"
-"        Lists the server's files, one \"SIZE NAME\" line each.\n"
-"\n"
-"    Each transfer uses a connection of its own. When stdout is a terminal a\n"
-"    progress bar (percent, bytes, rate, time left) is redrawn in place; at\n"
-"    the end one line always goes to stdout, e.g. \"uploaded notes.txt: 12 bytes\n"
-"    in 0.003 s, 0.00 MB/s, 0.03 Mbit/s\", with \"(resumed at N)\" when it\n"
-"    carried on from byte N.\n"
-"\n"
-"    Transfers resume. An upload carries a resume token derived from a random\n"
-"    per-user key ($XDG_STATE_HOME/bottle/key, else\n"
-"    ~/.local/state/bottle/key, made on first use), the name, the size and the\n"
-"    digest, so the same command run again (even after the client was killed)\n"
-"    continues where the server's copy ends. A download continues from the\n"
-"    size of PATH.part, unless the file on the server changed meanwhile.\n"
-"\n"
-"    When the connection breaks during a transfer (reset, closed, a dead link\n"
-"    found by keepalive, a server restart), bottle reconnects by itself with\n"
-"    growing pauses (0.25 s doubling up to 5 s) and resumes, noting it on\n"
-"    stderr, for up to --retry-for seconds from the break; the window starts\n"
-"    again once data moves. When it runs out, bottle prints the reason and the\n"
-"    command that resumes, and exits 75. Failing to reach the server at the\n"
-"    very start exits 3.\n"
-"\n"
-"OPTIONS\n"
-"    -c, --command COMMAND\n"
-"        Send one server command (e.g. TIME, \"ECHO hi\", WHO), print the reply\n"
-"        line as received (\"OK ...\" or \"ERR ...\"; escaped when stdout is a\n"
-"        terminal) and exit. Chat events are ignored.\n"
-"    --as NAME\n"
-"        put: the name to store the file under (default: FILE's base name).\n"
-"    -o, --output PATH\n"
-"        get: where to save the file; an existing folder means PATH/NAME\n"
-"        (default: NAME in the current folder).\n"
-"    --retry-for SECONDS\n"
-"        How long a transfer, or the interactive chat, keeps reconnecting after\n"
-"        its link broke, from 0 (give up at once) to %d (default %d).\n"
-"    --limit-rate RATE\n"
-"        Cap a transfer at RATE bytes per second; k, M and G multiply by 1024,\n"
-"        1024^2 and 1024^3 (e.g. 500k, 2M). Also for /upload and /download.\n"
-"    -k, --keepalive IDLE,INTERVAL,COUNT\n"
-"        TCP keepalive: probe after IDLE seconds of silence, every INTERVAL\n"
-"        seconds, give up after COUNT probes; TCP_USER_TIMEOUT is set to the\n"
-"        same window, so a dead link is noticed within IDLE+INTERVAL*COUNT\n"
-"        seconds (default %d,%d,%d).\n"
-"    --timeout SECONDS\n"
-"        Give up a connection attempt after this long (default %d); each\n"
-"        reconnect of a transfer is bounded the same way.\n"
-"    -h, --help\n"
-"        Show this help and exit.\n"
-"    -V, --version\n"
-"        Show the version and exit.\n"
-"\n"
-"CHAT COMMANDS\n",
-		BOTTLE_DEFAULT_PORT, BOTTLE_DEFAULT_ADDR, MAX_RETRY_FOR_S, DEFAULT_RETRY_FOR_S,
+"Chat commands (in the chat, /help COMMAND explains one):\n  ",
+		BOTTLE_DEFAULT_PORT, BOTTLE_DEFAULT_ADDR, DEFAULT_RETRY_FOR_S,
 		BOTTLE_DEFAULT_KEEPIDLE, BOTTLE_DEFAULT_KEEPINTVL, BOTTLE_DEFAULT_KEEPCNT,
+		BOTTLE_DEFAULT_KEEPIDLE + BOTTLE_DEFAULT_KEEPINTVL * BOTTLE_DEFAULT_KEEPCNT,
 		DEFAULT_TIMEOUT_S);
-	chat_slash_print_help(out, "    ");
-	fprintf(out,
-"\n    Transfers started in the chat run in the background on their own\n"
-"    connections while the chat goes on, several at once; the prompt shows\n"
-"    their progress. When one's retry window runs out, bottle asks \"retry?\n"
-"    [y/N]\" (y: another window); one answer serves every question waiting,\n"
-"    the chat's own too. Leaving stops them; the same /upload or /download\n"
-"    resumes them later.\n"
-"\nENVIRONMENT\n"
-"    BOTTLE_SERVER\n"
-"        HOST[:PORT] of the server when none is given on the command line.\n"
-"    XDG_STATE_HOME, HOME\n"
-"        Where the resume key lives (see FILE TRANSFER).\n"
-"\n"
-"EXIT STATUS\n"
-"    0   success: the session ended normally, -c got an OK reply, or the\n"
-"        transfer or listing completed\n"
-"    1   -c got an ERR reply; a transfer failed for good (an ERR from the\n"
-"        server such as \"no such file\", a local file error, a checksum\n"
-"        mismatch)\n"
-"    2   bad command-line usage\n"
-"    3   cannot connect, the server refused the connection, or the chat's\n"
-"        connection was lost (interactive: and not retried, or left meanwhile)\n"
-"    75  a transfer's link stayed broken for the whole --retry-for window;\n"
-"        the same command run again resumes it\n"
-"    130 a transfer was interrupted (SIGINT, SIGTERM, SIGHUP); the same\n"
-"        command run again resumes it\n"
-"\n"
-"EXAMPLES\n"
-"    bottle                          chat on %s\n"
-"    bottle -c TIME [::1]:4000       print the server's time\n"
-"    echo hello | bottle chat.example.org\n"
-"    bottle put notes.txt            upload ./notes.txt as notes.txt\n"
-"    bottle get notes.txt -o /tmp    download it into /tmp/notes.txt\n"
-"    bottle put big.iso --limit-rate 2M --retry-for 600 files.example.org\n",
-		BOTTLE_DEFAULT_ADDR);
+	chat_slash_print_names(out);
+	fprintf(out, "\n\n"
+"Exit status: 0 done, 1 ERR or a failed transfer, 2 usage, 3 no connection,\n"
+"75 a transfer's retry window ran out, 130 interrupted.\n"
+"See bottle(1) for the whole manual: man bottle.\n");
 	/* clang-format on */
 }
 
@@ -371,12 +317,14 @@ static _Noreturn void usage_error(const char *fmt, ...)
 	exit(BOTTLE_EXIT_USAGE);
 }
 
-enum { OPT_TIMEOUT = 256, OPT_AS, OPT_RETRY_FOR, OPT_LIMIT_RATE };
+enum { OPT_TIMEOUT = 256, OPT_AS, OPT_RETRY_FOR, OPT_LIMIT_RATE, OPT_NICK };
 
 static const struct option long_options[] = {
 	{ "command", required_argument, NULL, 'c' },
 	{ "as", required_argument, NULL, OPT_AS },
+	{ "nick", required_argument, NULL, OPT_NICK },
 	{ "output", required_argument, NULL, 'o' },
+	{ "force", no_argument, NULL, 'f' },
 	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },
 	{ "limit-rate", required_argument, NULL, OPT_LIMIT_RATE },
 	{ "keepalive", required_argument, NULL, 'k' },
@@ -424,7 +372,14 @@ static void parse_option(struct options *o, int opt)
 		break;
 	case OPT_TIMEOUT: o->timeout_s = timeout_arg(optarg); break;
 	case OPT_AS: o->as = optarg; break;
+	case OPT_NICK:
+		if (nick_check(optarg, strlen(optarg)) != NICK_OK)
+			usage_error("--nick: '%s' is not a nickname: 1-32 letters, digits or _-.[]",
+			            optarg);
+		o->nick = optarg;
+		break;
 	case 'o': o->output = optarg; break;
+	case 'f': o->force = true; break;
 	case OPT_RETRY_FOR: o->retry_for_s = retry_for_arg(optarg); break;
 	case OPT_LIMIT_RATE:
 		if (ratelimit_parse(optarg, &o->limit_rate) < 0)
@@ -440,8 +395,55 @@ static void parse_option(struct options *o, int opt)
 	}
 }
 
+/* True when two words are at most one edit apart (a letter added, dropped,
+ * changed, or two neighbours swapped): "lss", "gte", "puts". */
+static bool one_edit_apart(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i = 0;
+
+	if (la > lb + 1 || lb > la + 1)
+		return false;
+	while (i < la && i < lb && a[i] == b[i])
+		i++;
+	if (la == lb)
+		return strcmp(a + i + (i < la), b + i + (i < lb)) == 0 ||
+		       (i + 1 < la && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+		        strcmp(a + i + 2, b + i + 2) == 0);
+	return la > lb ? strcmp(a + i + 1, b + i) == 0 : strcmp(a + i, b + i + 1) == 0;
+}
+
+/* The subcommand a mistyped word probably meant, or NULL. */
+static const char *suggest_subcommand(const char *word)
+{
+	static const struct {
+		const char *word, *meant;
+	} synonyms[] = {
+		{ "list", "ls" },   { "dir", "ls" },    { "files", "ls" },     { "upload", "put" },
+		{ "send", "put" },  { "push", "put" },  { "download", "get" }, { "fetch", "get" },
+		{ "pull", "get" },  { "delete", "rm" }, { "remove", "rm" },    { "del", "rm" },
+		{ "rename", "mv" }, { "move", "mv" },
+	};
+	for (size_t i = 0; i < sizeof synonyms / sizeof synonyms[0]; i++)
+		if (strcasecmp(word, synonyms[i].word) == 0)
+			return synonyms[i].meant;
+	for (size_t i = 0; i < SUBCOMMAND_COUNT; i++)
+		if (subcommands[i].name && one_edit_apart(word, subcommands[i].name))
+			return subcommands[i].name;
+	return NULL;
+}
+
+/* The address rule for a first argument that names no subcommand: it is the
+ * server's address when it looks like one (it holds '.', ':' or '[', or is
+ * "localhost"); any other bare word is taken for a mistyped subcommand, so a
+ * one-label host name is written with its port (myhost:4000). */
+static bool looks_like_address(const char *arg)
+{
+	return strpbrk(arg, ".:[") != NULL || strcasecmp(arg, "localhost") == 0;
+}
+
 /* The subcommand named by args[0]; else -c's when it was given; else the
- * default one (the chat, first in the table). */
+ * default one (the chat, first in the table). A first argument that is
+ * neither a subcommand nor an address is a usage error. */
 static const struct subcommand *find_subcommand(const struct options *o, int nargs, char **args,
                                                 int *skip)
 {
@@ -452,10 +454,34 @@ static const struct subcommand *find_subcommand(const struct options *o, int nar
 			return &subcommands[i];
 		}
 	}
+	if (nargs > 0 && !looks_like_address(args[0])) {
+		const char *meant = suggest_subcommand(args[0]);
+		if (meant)
+			usage_error("unknown command '%s'; did you mean '%s'?", args[0], meant);
+		usage_error(
+			"unknown command '%s' (the commands are put, get, ls, rm and mv; a server "
+			"address holds a '.' or a port: %s:%d)",
+			args[0], args[0], BOTTLE_DEFAULT_PORT);
+	}
 	for (size_t i = 0; o->command && i < SUBCOMMAND_COUNT; i++)
 		if (subcommands[i].by_command)
 			return &subcommands[i];
 	return &subcommands[0];
+}
+
+/* After a list of names (rm NAME...), the last argument is the server's
+ * address only when it can't be a plain file name: it has a port
+ * (HOST:PORT, [::1]:4000), or is [IPv6] or "localhost". So "bottle rm a.txt
+ * b.txt" deletes two files; a host is given with its port. */
+static bool address_given(const char *arg)
+{
+	const char *colon = strrchr(arg, ':');
+	size_t n = colon ? strlen(colon + 1) : 0;
+
+	if (strcasecmp(arg, "localhost") == 0 || (arg[0] == '[' && arg[strlen(arg) - 1] == ']'))
+		return true;
+	return colon && colon > arg && n > 0 && n <= 5 && strspn(colon + 1, "0123456789") == n &&
+	       (arg[0] != '[' || colon[-1] == ']');
 }
 
 /* Options that only make sense with some subcommands. */
@@ -467,8 +493,12 @@ static void check_options(const struct options *o, const struct subcommand *sc)
 		usage_error("--as is for put only");
 	if (o->output && strcmp(name, "get") != 0)
 		usage_error("-o/--output is for get only");
+	if (o->force && strcmp(name, "get") != 0)
+		usage_error("-f/--force is for get only");
 	if (o->command && sc->name)
 		usage_error("-c cannot be used with %s", sc->name);
+	if (o->nick && sc->name)
+		usage_error("--nick is for the chat and -c, not %s", sc->name);
 }
 
 /* Connects or exits 3 with a one-line error naming the address. */
@@ -494,7 +524,7 @@ int main(int argc, char **argv)
 	int opt, skip;
 
 	log_set_ident("bottle");
-	while ((opt = getopt_long(argc, argv, "c:o:k:hV", long_options, NULL)) != -1)
+	while ((opt = getopt_long(argc, argv, "c:o:fk:hV", long_options, NULL)) != -1)
 		parse_option(&o, opt);
 	char **args = argv + optind;
 	int nargs = argc - optind;
@@ -503,11 +533,15 @@ int main(int argc, char **argv)
 	nargs -= skip;
 	if (nargs < sc->nargs)
 		usage_error("missing argument (usage: bottle %s)", sc->synopsis);
-	if (nargs > sc->nargs + 1)
+	if (!sc->more && nargs > sc->nargs + 1)
 		usage_error("unexpected argument '%s'", args[sc->nargs + 1]);
 	check_options(&o, sc);
-	const char *addr = client_addr_pick(nargs > sc->nargs ? args[nargs - 1] : NULL,
-	                                    getenv("BOTTLE_SERVER"));
+	bool has_addr =
+		sc->more ? nargs > sc->nargs && address_given(args[nargs - 1]) : nargs > sc->nargs;
+	const char *addr =
+		client_addr_pick(has_addr ? args[nargs - 1] : NULL, getenv("BOTTLE_SERVER"));
+	if (has_addr)
+		args[--nargs] = NULL; /* argv ends in NULL: so do the names */
 	if (sc->dials) {
 		char host[256], err[NET_ERR_LEN];
 		int port, rc;

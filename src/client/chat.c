@@ -5,8 +5,9 @@
  * session is over: QUIT answered (or not within QUIT_WAIT_MS), or the
  * connection lost with no transfer left to wait for. On a terminal a lost
  * connection is not the end: the chat's connection moves into a link (link.h)
- * that dials again within --retry-for, takes the nickname back and asks
- * "retry? [y/N]" when the window runs out. */
+ * that dials again within --retry-for, takes the nickname back, catches up
+ * with what the room said meanwhile (HISTORY SINCE the last offset seen) and
+ * asks "retry? [y/N]" when the window runs out. */
 #include "chat.h"
 #include "chat_slash.h"
 #include "exit_codes.h"
@@ -15,11 +16,13 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define QUIT_WAIT_MS 5000 /* for "OK bye" after QUIT */
 
@@ -90,6 +93,22 @@ static void come_back(struct chat *ch)
 	ch->jobs.changed = true;
 }
 
+/* The first frames of every connection of a reconnecting chat: OFFSETS on
+ * (it does not join), then, after a break, HISTORY SINCE the last message
+ * received, which joins without the newcomer's replay, so each message is
+ * shown once and nothing said between the catch-up and live traffic is lost. */
+static void send_offsets(struct chat *ch)
+{
+	char arg[CLIENT_EPOCH_MAX + 48];
+
+	(void)client_send(ch->cl, "OFFSETS", "on", 2, CHAT_TAG_OFFSETS);
+	ch->catching_up = ch->have_epoch;
+	if (!ch->have_epoch)
+		return;
+	int n = snprintf(arg, sizeof arg, "SINCE %s %" PRIu64, ch->epoch, ch->last_offset);
+	(void)client_send(ch->cl, "HISTORY", arg, (size_t)n, CHAT_TAG_CATCHUP);
+}
+
 static void link_up(void *ctx)
 {
 	struct chat *ch = ctx;
@@ -97,7 +116,8 @@ static void link_up(void *ctx)
 	ch->cl = link_client(&ch->link);
 	ch->refused = false;
 	/* Speak first (the server picks the framing from the first byte): the
-	 * nickname we had, else a question whose answer nobody shows. */
+	 * catch-up, the nickname we had, else a question whose answer nobody shows. */
+	send_offsets(ch);
 	ch->restoring = ch->nick[0] != '\0';
 	if (ch->restoring)
 		client_send(ch->cl, "NICK", ch->nick, strlen(ch->nick), CHAT_TAG_RENICK);
@@ -238,6 +258,16 @@ void chat_say(struct chat *ch, const char *text, size_t len)
 	chat_send(ch, "SAY", text, len, CHAT_TAG_SAY);
 }
 
+void chat_submit(struct chat *ch, const char *text, size_t len)
+{
+	if (len == 0)
+		return;
+	if (text[0] == '/' && !(len > 1 && text[1] == '/'))
+		chat_slash_run(ch, text + 1, len - 1);
+	else
+		chat_say(ch, text[0] == '/' ? text + 1 : text, text[0] == '/' ? len - 1 : len);
+}
+
 void chat_quit(struct chat *ch)
 {
 	if (ch->quit_sent)
@@ -305,10 +335,62 @@ static void on_renick(struct chat *ch, const struct client_msg *m)
 	come_back(ch);
 }
 
+/* The reply to --nick's NICK. Refused: the interactive chat goes on as the
+ * guest; a script ends with BOTTLE_EXIT_ERR, never speaking as someone else. */
+static void on_setnick(struct chat *ch, const struct client_msg *m)
+{
+	char line[2 * NICK_MAX_BYTES + 192];
+
+	ch->nick_pending = false;
+	if (m->kind == CLIENT_OK && m->arg_len <= NICK_MAX_BYTES) {
+		memcpy(ch->nick, m->arg, m->arg_len);
+		ch->nick[m->arg_len] = '\0';
+		if (ch->in->welcome)
+			chat_show_text(ch, false, "you are now ", m->arg, m->arg_len);
+		return;
+	}
+	snprintf(line, sizeof line, "could not take the nickname %s: %.*s%s%s", ch->want_nick,
+	         (int)(m->arg_len < 128 ? m->arg_len : 128), m->arg,
+	         ch->in->welcome ? "; you are " : "", ch->in->welcome ? ch->nick : "");
+	chat_show_text(ch, true, "error: ", line, strlen(line));
+	if (!ch->in->welcome) {
+		ch->status = BOTTLE_EXIT_ERR;
+		chat_quit(ch);
+	}
+}
+
+/* OFFSETS on, or the catch-up after a reconnect: where the room stands. */
+static void on_offsets(struct chat *ch, const struct client_msg *m)
+{
+	char epoch[CLIENT_EPOCH_MAX + 1];
+	uint64_t last;
+	int complete;
+
+	if (!client_offsets_reply(m, epoch, &last, &complete))
+		return; /* a server without offsets: no catch-up */
+	if (m->tag == CHAT_TAG_OFFSETS && ch->catching_up)
+		return; /* the catch-up's reply says it, after its messages */
+	memcpy(ch->epoch, epoch, sizeof epoch);
+	ch->last_offset = last;
+	ch->have_epoch = true;
+	if (m->tag == CHAT_TAG_CATCHUP) {
+		ch->catching_up = false;
+		if (complete == 0)
+			chat_show(
+				ch, true,
+				"* some messages said while you were away are missing (the server "
+				"restarted, or no longer keeps them)");
+	}
+}
+
 static void on_reply(struct chat *ch, const struct client_msg *m)
 {
 	if (m->tag == CHAT_TAG_RENICK) {
 		on_renick(ch, m);
+	} else if (m->tag == CHAT_TAG_SETNICK) {
+		on_setnick(ch, m);
+	} else if (m->tag == CHAT_TAG_OFFSETS || m->tag == CHAT_TAG_CATCHUP) {
+		on_offsets(ch, m);
 	} else if (m->tag == CHAT_TAG_QUIET) {
 		/* nothing to show */
 	} else if (m->kind == CLIENT_ERR) {
@@ -323,7 +405,9 @@ static void on_reply(struct chat *ch, const struct client_msg *m)
 			memcpy(ch->nick, m->arg, m->arg_len);
 			ch->nick[m->arg_len] = '\0';
 		}
-		chat_show_text(ch, false, chat_slash_label(m->tag), m->arg, m->arg_len);
+		const char *label = chat_slash_label(m->tag);
+		if (label) /* NULL: the reply says nothing worth showing (/msg, /me) */
+			chat_show_text(ch, false, label, m->arg, m->arg_len);
 	}
 }
 
@@ -335,10 +419,44 @@ static void remember_reason(struct chat *ch, const char *text, size_t len)
 	ch->reason[n] = '\0';
 }
 
+/* The end of a run of HISTORY events: the next message is live. */
+static void end_history(struct chat *ch)
+{
+	if (!ch->in_history)
+		return;
+	ch->in_history = false;
+	chat_show(ch, false, "--- live ---");
+}
+
+/* An event, with its time in front: a HISTORY event's own (after
+ * "--- history ---"), else now's when time stamps are on. */
+static void show_event(struct chat *ch, const struct client_msg *m)
+{
+	char stamp[CLIENT_STAMP_LEN] = "";
+	time_t now = time(NULL), t;
+
+	if (m->kind == CLIENT_HISTORY) {
+		if (!ch->in_history)
+			chat_show(ch, false, "--- history ---");
+		ch->in_history = true;
+		if (client_history_time(m, &t))
+			client_stamp(stamp, t, now);
+	} else if (ch->stamps) {
+		client_stamp(stamp, now, now);
+	}
+	if (m->offset > ch->last_offset) /* the last room message received */
+		ch->last_offset = m->offset;
+	char *text = client_render_stamped(m, stamp);
+	chat_show(ch, false, text);
+	free(text);
+}
+
 static void on_message(void *ctx, const struct client_msg *m)
 {
 	struct chat *ch = ctx;
 
+	if (m->kind != CLIENT_HISTORY)
+		end_history(ch);
 	switch (m->role) {
 	case CLIENT_GREETING: on_greeting(ch, m); break;
 	case CLIENT_REPLY: on_reply(ch, m); break;
@@ -346,12 +464,7 @@ static void on_message(void *ctx, const struct client_msg *m)
 		remember_reason(ch, m->arg, m->arg_len);
 		chat_show_text(ch, false, "server: ", m->arg, m->arg_len);
 		break;
-	case CLIENT_EVENT: {
-		char *text = client_render_event(m);
-		chat_show(ch, false, text);
-		free(text);
-		break;
-	}
+	case CLIENT_EVENT: show_event(ch, m); break;
 	}
 }
 
@@ -458,9 +571,14 @@ static void chat_step(struct chat *ch)
 }
 
 int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
-             const struct transfer_config *xfer)
+             const struct transfer_config *xfer, const char *nick)
 {
-	struct chat ch = { .cl = cl, .in = in, .addr = addr, .status = BOTTLE_EXIT_OK };
+	struct chat ch = { .cl = cl,
+		           .in = in,
+		           .addr = addr,
+		           .status = BOTTLE_EXIT_OK,
+		           .want_nick = nick,
+		           .stamps = in->stamps };
 	ch.reconnects = in->reconnect && link_setup(&ch, xfer);
 
 	sigprocmask(SIG_SETMASK, NULL, &ch.sleep_mask); /* the input may block some */
@@ -468,7 +586,14 @@ int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
 	(void)signal(SIGPIPE, SIG_IGN); /* a dead socket is an error, not a kill */
 	/* The server picks the framing from the first byte it sees, within a short
 	 * grace period: speak at once, before setting up the input (a terminal is
-	 * slow to set up under valgrind or on a loaded host). WHO is useful as well. */
+	 * slow to set up under valgrind or on a loaded host). WHO is useful as well;
+	 * OFFSETS does not join, so NICK (or else WHO) does. */
+	if (ch.reconnects)
+		chat_send(&ch, "OFFSETS", "on", 2, CHAT_TAG_OFFSETS);
+	if (nick) {
+		chat_send(&ch, "NICK", nick, strlen(nick), CHAT_TAG_SETNICK);
+		ch.nick_pending = true;
+	}
 	chat_send(&ch, "WHO", NULL, 0, CHAT_TAG_HELLO);
 	(void)client_flush(cl);
 	in->start(&ch);

@@ -26,7 +26,9 @@ struct chat;
  * and again at the end. It never asks which source it has. */
 struct chat_input {
 	bool welcome;   /* show "connected to ... as ..." and who is in the room */
-	bool reconnect; /* a lost connection is dialed again (with "retry? [y/N]") */
+	bool reconnect; /* a lost connection is dialed again (with "retry? [y/N]") and
+	                 * what was said meanwhile is caught up (OFFSETS, HISTORY SINCE) */
+	bool stamps;    /* "HH:MM " before live messages and events, from the start */
 	/* Takes over stdin and stdout; the session's first command is already out. */
 	void (*start)(struct chat *ch);
 	/* The fd to poll for input now, or -1 (none left, or not now). */
@@ -51,8 +53,11 @@ enum {
 	CHAT_TAG_SAY = -1,
 	CHAT_TAG_HELLO = -2,
 	CHAT_TAG_QUIT = -3,
-	CHAT_TAG_RENICK = -4, /* taking the nickname back after a reconnect */
-	CHAT_TAG_QUIET = -5,  /* a reply nobody shows */
+	CHAT_TAG_RENICK = -4,  /* taking the nickname back after a reconnect */
+	CHAT_TAG_QUIET = -5,   /* a reply nobody shows */
+	CHAT_TAG_OFFSETS = -6, /* OFFSETS on: the epoch and the last offset */
+	CHAT_TAG_CATCHUP = -7, /* HISTORY SINCE after a reconnect */
+	CHAT_TAG_SETNICK = -8, /* --nick, right after connecting */
 };
 
 struct chat {
@@ -79,13 +84,28 @@ struct chat {
 	bool refused;    /* the new connection's greeting was ERR: break it */
 	double away_at;  /* link_now() at the break */
 	struct link link;
+	/* --nick: asked for right after connecting; a script reads no input
+	 * until it is answered, and ends if it is refused. */
+	const char *want_nick;
+	bool nick_pending;
+	bool stamps; /* "HH:MM " before live messages and events (/time on|off) */
+	/* History: HISTORY events are shown between "--- history ---" and
+	 * "--- live ---" (the first other message ends the run). */
+	bool in_history;
+	/* Catching up (in->reconnect): the server's epoch and the offset of the
+	 * last room message received, sent as HISTORY SINCE after a reconnect. */
+	bool have_epoch;
+	bool catching_up; /* HISTORY SINCE went out on this connection */
+	char epoch[CLIENT_EPOCH_MAX + 1];
+	uint64_t last_offset;
 };
 
 /* Runs a session until it ends and returns the exit status; the caller
  * connected the client and closes it afterwards. addr is only shown.
- * xfer: the settings for /upload and /download (kind, file, name unset). */
+ * xfer: the settings for /upload and /download (kind, file, name unset);
+ * nick: the nickname to ask for at once (--nick), or NULL. */
 int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
-             const struct transfer_config *xfer);
+             const struct transfer_config *xfer, const char *nick);
 
 /* ---- what inputs, commands and jobs ask of the session ---- */
 
@@ -93,6 +113,9 @@ int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
 void chat_send(struct chat *ch, const char *verb, const char *arg, size_t len, int tag);
 /* Says text to the room (SAY), unless it is too long for one message. */
 void chat_say(struct chat *ch, const char *text, size_t len);
+/* A finished message from the input: "/cmd ..." runs a slash command, "//..."
+ * says the text from its second character, anything else is said. */
+void chat_submit(struct chat *ch, const char *text, size_t len);
 /* Leaves: QUIT goes out, input stops, the loop waits a bounded time for "OK bye". */
 void chat_quit(struct chat *ch);
 

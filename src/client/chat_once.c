@@ -2,7 +2,9 @@
  * QUIT pipelined behind it; the reply line is printed exactly as received
  * (escaped only when stdout is a terminal) and its OK or ERR makes the exit
  * status. There is no input and no chat: events are ignored, and a notice is
- * only kept to explain a close that comes before the reply. */
+ * only kept to explain a close that comes before the reply. With --nick, NICK
+ * goes first and the command only once it is answered OK: a refused name
+ * sends nothing else and exits 1. */
 #include "chat_once.h"
 #include "chat.h"
 #include "exit_codes.h"
@@ -15,10 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { TAG_COMMAND, TAG_QUIT };
+enum { TAG_COMMAND, TAG_QUIT, TAG_NICK };
 
 struct once {
 	struct client *cl;
+	const char *command;
+	const char *nick; /* --nick, or NULL */
 	int status;
 	bool done;
 	bool replied;     /* the command's reply came: a close is expected now */
@@ -73,6 +77,30 @@ static void on_command_reply(struct once *o, const struct client_msg *m)
 	o->replied = true;
 }
 
+/* Queues the command with QUIT pipelined behind it: bye comes after the reply. */
+static void send_command(struct once *o)
+{
+	if (client_send(o->cl, o->command, NULL, 0, TAG_COMMAND) < 0)
+		print_errorf("%s: command too long (at most %d bytes)", o->command,
+		             TPKT_MAX_PAYLOAD);
+	(void)client_send(o->cl, "QUIT", NULL, 0, TAG_QUIT);
+}
+
+static void on_nick_reply(struct once *o, const struct client_msg *m)
+{
+	if (m->kind == CLIENT_OK) {
+		send_command(o);
+		return;
+	}
+	char line[NICK_MAX_BYTES + 192];
+	snprintf(line, sizeof line, "could not take the nickname %s: %.*s", o->nick,
+	         (int)(m->arg_len < 128 ? m->arg_len : 128), m->arg);
+	print_error("error: ", line, strlen(line));
+	o->status = BOTTLE_EXIT_ERR;
+	o->replied = true; /* the close that follows is expected */
+	(void)client_send(o->cl, "QUIT", NULL, 0, TAG_QUIT);
+}
+
 static void on_message(void *ctx, const struct client_msg *m)
 {
 	struct once *o = ctx;
@@ -81,6 +109,8 @@ static void on_message(void *ctx, const struct client_msg *m)
 		print_error("error: server refused the connection: ", m->arg, m->arg_len);
 		o->status = BOTTLE_EXIT_CONN;
 		o->done = true;
+	} else if (m->role == CLIENT_REPLY && m->tag == TAG_NICK) {
+		on_nick_reply(o, m);
 	} else if (m->role == CLIENT_REPLY && m->tag == TAG_COMMAND) {
 		on_command_reply(o, m);
 	} else if (m->role == CLIENT_REPLY && m->kind == CLIENT_ERR) {
@@ -115,14 +145,15 @@ static void once_step(struct once *o)
 		connection_lost(o, o->cl->error);
 }
 
-int chat_once_run(struct client *cl, const char *command)
+int chat_once_run(struct client *cl, const char *command, const char *nick)
 {
-	struct once o = { .cl = cl, .status = BOTTLE_EXIT_OK };
+	struct once o = { .cl = cl, .command = command, .nick = nick, .status = BOTTLE_EXIT_OK };
 
 	(void)signal(SIGPIPE, SIG_IGN); /* a dead socket is an error, not a kill */
-	if (client_send(cl, command, NULL, 0, TAG_COMMAND) < 0)
-		print_errorf("%s: command too long (at most %d bytes)", command, TPKT_MAX_PAYLOAD);
-	(void)client_send(cl, "QUIT", NULL, 0, TAG_QUIT); /* pipelined: bye comes after the reply */
+	if (nick)
+		(void)client_send(cl, "NICK", nick, strlen(nick), TAG_NICK);
+	else
+		send_command(&o);
 	while (!o.done)
 		once_step(&o);
 	fflush(stdout);

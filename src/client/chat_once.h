@@ -7,7 +7,8 @@
 /* Sends command (one frame, as it is) and QUIT on the connected client,
  * prints the reply line and returns the exit status: BOTTLE_EXIT_OK for OK,
  * BOTTLE_EXIT_ERR for ERR, BOTTLE_EXIT_CONN when refused or cut off first.
- * The caller closes the client. */
-int chat_once_run(struct client *cl, const char *command);
+ * nick (--nick, or NULL) is asked for first; refused, the command is not
+ * sent and the status is BOTTLE_EXIT_ERR. The caller closes the client. */
+int chat_once_run(struct client *cl, const char *command, const char *nick);
 
 #endif

@@ -94,17 +94,6 @@ static bool input_pending(void)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* A finished message from the keyboard: a slash command or something to say. */
-static void submit(struct chat *ch, const char *text, size_t len)
-{
-	if (len == 0)
-		return;
-	if (text[0] == '/' && !(len > 1 && text[1] == '/'))
-		chat_slash_run(ch, text + 1, len - 1);
-	else
-		chat_say(ch, text[0] == '/' ? text + 1 : text, text[0] == '/' ? len - 1 : len);
-}
-
 static void on_line(char *line)
 {
 	struct chat *ch = tty.chat;
@@ -126,7 +115,7 @@ static void on_line(char *line)
 			add_history(line);
 		if (client_draft_add(&tty.draft, line, len, input_pending())) {
 			char *text = client_draft_take(&tty.draft, &len);
-			submit(ch, text, len);
+			chat_submit(ch, text, len);
 			free(text);
 		}
 		free(line);
@@ -261,6 +250,7 @@ static void tty_stop(struct chat *ch)
 const struct chat_input chat_tty_input = {
 	.welcome = true,
 	.reconnect = true,
+	.stamps = true,
 	.start = tty_start,
 	.fd = tty_fd,
 	.woke = tty_woke,

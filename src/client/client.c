@@ -1,5 +1,6 @@
 /* client.c - the client's connection (connect, queue commands, decode TPKT
- * frames, pair replies with commands) and the pure text helpers around it. */
+ * frames, pair replies with commands) and the address rule; parsing and
+ * showing messages is message.c. */
 #include "client.h"
 #include "escape.h"
 #include "proto.h"
@@ -26,216 +27,7 @@ const char *client_addr_pick(const char *arg, const char *env)
 	return BOTTLE_DEFAULT_ADDR;
 }
 
-/* ---- server messages ---- */
-
-/* Splits p[0..len) at the first space: *word gets the part before it, the
- * return value the rest (NULL when there is no space). */
-static const char *split_word(const char *p, size_t len, size_t *word, size_t *rest)
-{
-	const char *sp = memchr(p, ' ', len);
-
-	if (!sp) {
-		*word = len;
-		*rest = 0;
-		return NULL;
-	}
-	*word = (size_t)(sp - p);
-	*rest = len - *word - 1;
-	return sp + 1;
-}
-
-static bool word_is(const char *p, size_t len, const char *word)
-{
-	return strlen(word) == len && memcmp(p, word, len) == 0;
-}
-
-static enum client_kind kind_of(const char *p, size_t len)
-{
-	static const struct {
-		const char *word;
-		enum client_kind kind;
-	} words[] = {
-		{ "OK", CLIENT_OK },     { "ERR", CLIENT_ERR },     { "MSG", CLIENT_MSG },
-		{ "JOIN", CLIENT_JOIN }, { "LEAVE", CLIENT_LEAVE }, { "NICK", CLIENT_NICK },
-	};
-	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-		if (word_is(p, len, words[i].word))
-			return words[i].kind;
-	return CLIENT_UNKNOWN;
-}
-
-void client_parse(const char *p, size_t len, struct client_msg *m)
-{
-	size_t wlen, rlen;
-	const char *rest = split_word(p, len, &wlen, &rlen);
-
-	memset(m, 0, sizeof *m);
-	m->text = p;
-	m->len = len;
-	m->kind = kind_of(p, wlen);
-	m->role = client_is_event(m->kind) ? CLIENT_EVENT : CLIENT_REPLY;
-	m->arg = rest ? rest : p + len;
-	m->arg_len = rlen;
-	if (m->kind == CLIENT_OK || m->kind == CLIENT_ERR || m->kind == CLIENT_UNKNOWN)
-		return;
-	/* Events name a nick first; what follows it is the event's argument. */
-	m->nick = m->arg;
-	const char *after = split_word(m->nick, rlen, &m->nick_len, &m->arg_len);
-	m->arg = after ? after : m->nick + m->nick_len;
-}
-
-bool client_is_event(enum client_kind kind) { return kind != CLIENT_OK && kind != CLIENT_ERR; }
-
-/* ---- display ---- */
-
-/* A growing NUL-terminated string. */
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static void text_add(struct text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		t->cap = (t->len + n + 1) * 2;
-		t->s = xrealloc(t->s, t->cap);
-	}
-	memcpy(t->s + t->len, s, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-}
-
-/* escape_text output for n untrusted bytes: at most "\xNN" for each. */
-static char *escape_dup(const char *s, size_t n)
-{
-	size_t cap = n * 4 + 4;
-	return escape_text(xmalloc(cap), cap, s, n);
-}
-
-char *client_render_lines(const char *prefix, const char *text, size_t len)
-{
-	struct text out = { 0 };
-	size_t indent = utf8_columns(prefix);
-	const char *p = text, *end = text + len;
-
-	text_add(&out, prefix, strlen(prefix));
-	for (;;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		char *safe = escape_dup(p, n);
-		text_add(&out, safe, strlen(safe));
-		free(safe);
-		if (!nl)
-			break;
-		text_add(&out, "\n", 1);
-		for (size_t i = 0; i < indent; i++)
-			text_add(&out, " ", 1);
-		p = nl + 1;
-	}
-	return out.s;
-}
-
-/* "* <nick><middle><arg><end>" with nick and arg escaped. */
-static char *render_notice(const struct client_msg *m, const char *middle, bool with_arg,
-                           const char *end)
-{
-	char *nick = escape_dup(m->nick, m->nick_len);
-	char *arg = escape_dup(m->arg, with_arg ? m->arg_len : 0);
-	size_t n = strlen(nick) + strlen(middle) + strlen(arg) + strlen(end) + 3;
-	char *out = xmalloc(n);
-
-	snprintf(out, n, "* %s%s%s%s", nick, middle, arg, end);
-	free(nick);
-	free(arg);
-	return out;
-}
-
-static char *render_msg(const struct client_msg *m)
-{
-	char *nick = escape_dup(m->nick, m->nick_len);
-	size_t n = strlen(nick) + 3;
-	char *prefix = xmalloc(n);
-
-	snprintf(prefix, n, "%s: ", nick);
-	char *out = client_render_lines(prefix, m->arg, m->arg_len);
-	free(prefix);
-	free(nick);
-	return out;
-}
-
-char *client_render_event(const struct client_msg *m)
-{
-	switch (m->kind) {
-	case CLIENT_MSG: return render_msg(m);
-	case CLIENT_JOIN: return render_notice(m, " joined", false, "");
-	case CLIENT_LEAVE: return render_notice(m, " left (", true, ")");
-	case CLIENT_NICK: return render_notice(m, " is now ", true, "");
-	default: return client_render_lines("", m->text, m->len);
-	}
-}
-
-bool client_greeting_nick(const struct client_msg *m, const char **nick, size_t *len)
-{
-	static const char marker[] = "you are ";
-	const char *end = m->arg + m->arg_len;
-
-	*nick = NULL;
-	*len = 0;
-	for (const char *p = m->arg; p + sizeof marker - 1 <= end; p++)
-		if (memcmp(p, marker, sizeof marker - 1) == 0)
-			*nick = p + sizeof marker - 1; /* the last one counts */
-	if (!*nick)
-		return false;
-	*len = (size_t)(end - *nick);
-	return true;
-}
-
-/* ---- composing a message ---- */
-
-void client_draft_init(struct client_draft *d) { memset(d, 0, sizeof *d); }
-
-void client_draft_free(struct client_draft *d)
-{
-	free(d->text);
-	client_draft_init(d);
-}
-
-static void draft_append(struct client_draft *d, const char *s, size_t n)
-{
-	if (d->len + n + 1 > d->cap) {
-		d->cap = (d->len + n + 1) * 2;
-		d->text = xrealloc(d->text, d->cap);
-	}
-	memcpy(d->text + d->len, s, n);
-	d->len += n;
-	d->text[d->len] = '\0';
-}
-
-bool client_draft_add(struct client_draft *d, const char *line, size_t len, bool more_follows)
-{
-	bool cont = len > 0 && line[len - 1] == '\\';
-
-	if (cont)
-		len--;
-	if (d->open)
-		draft_append(d, "\n", 1);
-	draft_append(d, line, len);
-	d->open = cont || more_follows;
-	return !d->open;
-}
-
-char *client_draft_take(struct client_draft *d, size_t *len)
-{
-	char *text = d->text ? d->text : xstrdup("");
-	size_t n = d->len;
-
-	while (n > 0 && text[n - 1] == '\n') /* a paste's final newline ends it, no more */
-		n--;
-	text[n] = '\0';
-	*len = n;
-	client_draft_init(d);
-	return text;
-}
+/* Parsing and showing messages, and composing them: message.c. */
 
 /* ---- the connection ---- */
 
@@ -413,6 +205,38 @@ enum client_next client_next_frame(struct client *c, const unsigned char **paylo
 		return CLIENT_NEXT_BROKEN;
 	}
 	return CLIENT_NEXT_MSG;
+}
+
+enum client_next client_next_data(struct client *c, const unsigned char **payload, size_t *len)
+{
+	while (c->roff < c->rlen) {
+		if (c->data_left) {
+			size_t n =
+				c->rlen - c->roff < c->data_left ? c->rlen - c->roff : c->data_left;
+			*payload = c->rbuf + c->roff;
+			*len = n;
+			c->roff += n;
+			c->data_left -= n;
+			return CLIENT_NEXT_MSG;
+		}
+		c->data_hdr[c->data_hdr_have++] = c->rbuf[c->roff++];
+		if (c->data_hdr_have < TPKT_HDR_LEN)
+			continue;
+		const unsigned char *h = c->data_hdr;
+		size_t total = (size_t)h[2] << 8 | h[3];
+		c->data_hdr_have = 0;
+		enum tpkt_status bad = h[0] != TPKT_VERSION   ? TPKT_BAD_VERSION
+		                       : h[1] != 0            ? TPKT_BAD_RESERVED
+		                       : total < TPKT_HDR_LEN ? TPKT_BAD_LENGTH
+		                                              : TPKT_FRAME;
+		if (bad != TPKT_FRAME) {
+			snprintf(c->error, sizeof c->error, "bad frame from server: %s",
+			         tpkt_strerror(bad));
+			return CLIENT_NEXT_BROKEN;
+		}
+		c->data_left = total - TPKT_HDR_LEN;
+	}
+	return CLIENT_NEXT_NONE;
 }
 
 enum client_next client_next(struct client *c, struct client_msg *m)

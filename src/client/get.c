@@ -6,7 +6,15 @@
  *
  * "OK <size> <offset> <sha256>" says where the server goes on from (0 when
  * the file changed since the .part began); the whole .part must then have
- * that digest before it is renamed into place. */
+ * that digest before it is renamed into place.
+ *
+ * An existing PATH (not its .part) is never replaced without --force: when
+ * the reply's size is not its size, or its SHA-256 (hashed in steps, after
+ * QUIT: no byte is read) is not the reply's, the download fails before any
+ * .part is made; when both match, the file is already there and that is
+ * success, nothing moved:
+ *
+ *   ASKED -> (PATH exists) SAME -> done, or refused */
 #include "kind.h"
 #include "escape.h"
 #include "partfile.h"
@@ -20,16 +28,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ARGS_MAX (2 * WIRE_NAME_MAX + 200)
 #define SAFE_PATH (WIRE_NAME_MAX * 4 + 16)
+#define SAME_STEP (1u << 20) /* bytes of an existing PATH hashed per step */
 
 enum get_phase {
 	GET_OFF,    /* no connection: the link dials */
 	GET_ASKED,  /* DOWNLOAD sent: the reply is awaited */
 	GET_RECV,   /* data frames go into the .part */
 	GET_VERIFY, /* hashing the .part */
+	GET_SAME,   /* hashing an existing PATH: is it the server's file? */
 };
 
 struct get {
@@ -37,9 +49,15 @@ struct get {
 	const char *name;
 	enum get_phase ph;
 	struct partfile pf;
-	uint64_t size;        /* from the reply */
-	uint64_t pos;         /* bytes in the .part */
-	char part[SAFE_PATH]; /* pf.part, safe to show */
+	uint64_t size;         /* from the reply */
+	uint64_t pos;          /* bytes in the .part */
+	char part[SAFE_PATH];  /* pf.part, safe to show */
+	char spath[SAFE_PATH]; /* pf.path, safe to show */
+	bool force;            /* --force: an existing PATH is replaced */
+	bool exists;           /* PATH is there (checked at the reply) */
+	int same_fd;           /* GET_SAME: PATH open for hashing */
+	struct sha256_steps same;
+	char want[WIRE_SHA_HEX + 1]; /* GET_SAME: the server's digest */
 };
 
 /* A name the client may use as one component of a local path. */
@@ -48,11 +66,21 @@ static bool local_name_ok(const char *name)
 	return *name && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
-/* Where the file goes: -o PATH, or PATH/NAME when PATH is a folder, or ./NAME. */
+/* Where the file goes: -o PATH, or PATH/NAME when PATH is a folder, or ./NAME.
+ * A PATH ending in '/' must be a folder that exists. */
 static char *target_path(const char *name, const char *output, char err[NET_ERR_LEN])
 {
 	struct stat sb;
 	bool into_dir = !output || (stat(output, &sb) == 0 && S_ISDIR(sb.st_mode));
+
+	if (output && !into_dir && *output && output[strlen(output) - 1] == '/') {
+		char safe[NET_ERR_LEN / 2];
+		bool there = stat(output, &sb) == 0 || errno == ENOTDIR;
+		escape_text(safe, sizeof safe, output, strlen(output));
+		snprintf(err, NET_ERR_LEN, "-o %s: %s", safe,
+		         there ? "not a folder" : "no such folder");
+		return NULL;
+	}
 
 	if (into_dir && !local_name_ok(name)) {
 		char safe[NET_ERR_LEN / 2];
@@ -79,9 +107,12 @@ static void *get_open(struct transfer *t, const struct transfer_config *cfg, cha
 	struct get *g = xcalloc(1, sizeof *g);
 	g->t = t;
 	g->name = cfg->name;
+	g->force = cfg->force;
+	g->same_fd = -1;
 	int rc = partfile_open(&g->pf, path);
 	free(path);
 	escape_text(g->part, sizeof g->part, g->pf.part, strlen(g->pf.part));
+	escape_text(g->spath, sizeof g->spath, g->pf.path, strlen(g->pf.path));
 	if (rc < 0) {
 		char safe[NET_ERR_LEN / 2];
 		escape_text(safe, sizeof safe, g->pf.part, strlen(g->pf.part));
@@ -94,9 +125,18 @@ static void *get_open(struct transfer *t, const struct transfer_config *cfg, cha
 	return g;
 }
 
+static void same_close(struct get *g)
+{
+	sha256_steps_abort(&g->same);
+	if (g->same_fd >= 0)
+		close(g->same_fd);
+	g->same_fd = -1;
+}
+
 static void get_free(void *k)
 {
 	struct get *g = k;
+	same_close(g);
 	partfile_close(&g->pf);
 	free(g);
 }
@@ -109,7 +149,8 @@ static enum kind_need get_need(const void *k)
 	case GET_OFF: return KIND_WAIT;
 	case GET_ASKED: return KIND_TALK;
 	case GET_RECV: return KIND_RECV;
-	case GET_VERIFY: break;
+	case GET_VERIFY:
+	case GET_SAME: break;
 	}
 	return KIND_LOCAL;
 }
@@ -125,6 +166,70 @@ static void start_verify(struct get *g)
 	g->ph = GET_VERIFY;
 }
 
+/* The final word on an existing PATH that is not the server's file. */
+static void refuse(struct get *g)
+{
+	transfer_fail(g->t,
+	              "%s exists and is not the server's file; use --force to replace it "
+	              "(or -o another name)",
+	              g->spath);
+}
+
+/* At the reply, PATH is there (not followed: a symlink counts as there).
+ * Another size: refused now. The same size: QUIT, and hash it (GET_SAME). */
+static bool check_existing(struct get *g, uint64_t size, const char *sha)
+{
+	struct stat sb;
+
+	if (g->force || lstat(g->pf.path, &sb) < 0)
+		return true;
+	g->exists = true;
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != size) {
+		refuse(g);
+		return false;
+	}
+	memcpy(g->want, sha, WIRE_SHA_HEX); /* before QUIT: the reply lives in the link */
+	g->want[WIRE_SHA_HEX] = '\0';
+	link_quit(transfer_link(g->t));
+	g->same_fd = open(g->pf.path, O_RDONLY | O_CLOEXEC);
+	if (g->same_fd < 0 || sha256_steps_begin(&g->same, g->same_fd, size) < 0) {
+		transfer_fail(g->t, "cannot read %s: %s", g->spath, strerror(errno));
+		return false;
+	}
+	g->size = size;
+	transfer_checking(g->t, size);
+	g->ph = GET_SAME;
+	return false;
+}
+
+/* GET_SAME: one step of hashing PATH; at the end, it is the server's file
+ * (success, nothing downloaded) or it is refused. */
+static void same_step(struct get *g)
+{
+	static unsigned char buf[SAME_STEP];
+	char got[WIRE_SHA_HEX + 1];
+	int rc = sha256_steps_run(&g->same, buf, sizeof buf, sizeof buf);
+
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		transfer_fail(g->t, "cannot read %s: %s", g->spath,
+		              errno == EIO ? "file shrank" : strerror(errno));
+		return;
+	}
+	sha256_steps_finish(&g->same, got);
+	same_close(g);
+	if (strcmp(got, g->want) != 0) {
+		refuse(g);
+		return;
+	}
+	transfer_say(
+		g->t, TRANSFER_DONE,
+		"%s is already here: same size and SHA-256 as the server's; nothing downloaded",
+		g->spath);
+	transfer_succeed(g->t, NULL, NULL);
+}
+
 /* The .part must have the digest the server announced; then it is the file. */
 static void get_work(void *k)
 {
@@ -132,10 +237,14 @@ static void get_work(void *k)
 	char sha[WIRE_SHA_HEX + 1];
 	const char *where = strcmp(g->pf.path, g->name) != 0 ? g->pf.path : NULL;
 
+	if (g->ph == GET_SAME) {
+		same_step(g);
+		return;
+	}
 	switch (partfile_verify_step(&g->pf, sha)) {
 	case PARTFILE_MORE: break;
 	case PARTFILE_ERROR:
-		/* EIO: sha256_steps found the file shorter than it was */
+		/* EIO: the hash found the file shorter than it was */
 		transfer_fail(g->t, "cannot read %s: %s", g->part,
 		              errno == EIO ? "file shrank" : strerror(errno));
 		break;
@@ -184,6 +293,10 @@ static void take_reply(struct get *g, uint64_t size, uint64_t offset, const char
 		return;
 	}
 	partfile_tag(&g->pf, sha);
+	if (partfile_receive(&g->pf, offset, size) < 0) {
+		transfer_fail(g->t, "cannot hash %s: %s", g->part, strerror(errno));
+		return;
+	}
 	g->size = size;
 	transfer_began(g->t, offset, size);
 	g->pos = offset;
@@ -209,7 +322,8 @@ static bool get_message(void *k, const struct client_msg *m)
 	if (reply_words(m->arg, m->arg_len, w, wl, 3) != 3 || !reply_u63(w[0], wl[0], &size) ||
 	    !reply_u63(w[1], wl[1], &offset) || !reply_sha(w[2], wl[2]))
 		return false;
-	take_reply(g, size, offset, w[2]);
+	if (check_existing(g, size, w[2]))
+		take_reply(g, size, offset, w[2]);
 	return true;
 }
 
@@ -263,9 +377,11 @@ static void get_progress(const void *k, struct kind_progress *pr)
 {
 	const struct get *g = k;
 
-	pr->shown = g->ph == GET_RECV || g->ph == GET_VERIFY;
-	pr->checking = g->ph == GET_VERIFY;
-	pr->done = g->ph == GET_VERIFY ? g->pf.hash.done : g->pos;
+	pr->shown = g->ph == GET_RECV || g->ph == GET_VERIFY || g->ph == GET_SAME;
+	pr->checking = g->ph == GET_VERIFY || g->ph == GET_SAME;
+	pr->done = g->ph == GET_VERIFY ? partfile_hashed(&g->pf)
+	           : g->ph == GET_SAME ? g->same.done
+	                               : g->pos;
 	pr->total = g->size;
 }
 
@@ -276,8 +392,8 @@ static void get_resume_hint(const void *k, const char *addr, char *out, size_t o
 
 	resume_shell_quote(g->name, name, sizeof name);
 	resume_shell_quote(g->pf.path, path, sizeof path);
-	snprintf(out, outsz, "run the same command again to resume: bottle get %s -o %s %s", name,
-	         path, addr);
+	snprintf(out, outsz, "run the same command again to resume: bottle get %s -o %s%s %s", name,
+	         path, g->force ? " --force" : "", addr);
 }
 
 const struct kind_ops get_ops = {

@@ -1,18 +1,29 @@
 /* ls.c - the listing as one kind of transfer (kind.h; docs/protocol.md,
  * LIST). One reply holds the lines that fit in a frame, so it asks again
  * from the number of lines it has until it has all <count>; after a break
- * it asks again from there. */
+ * it asks again from there.
+ *
+ * What it shows: on a terminal (stdout), "  10.0 MiB  report.pdf", the
+ * sizes in binary units (progress_bytes) with numbers and units in columns
+ * of their own, so every name starts in the same column whatever the page;
+ * elsewhere the server's lines as they are, "<bytes> <name>", for scripts. */
 #include "kind.h"
+#include "progress.h"
 #include "reply.h"
 #include "xmalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define LS_NUM_COLS 6  /* "1023.9" */
+#define LS_UNIT_COLS 3 /* "KiB", "B  " */
 
 struct ls {
 	struct transfer *t;
 	bool asked;      /* LIST sent on this connection */
+	bool human;      /* stdout is a terminal: sizes for people, in columns */
 	uint64_t listed; /* lines shown so far (the next page's start) */
 };
 
@@ -24,6 +35,7 @@ static void *ls_open(struct transfer *t, const struct transfer_config *cfg, char
 	(void)cfg;
 	(void)err;
 	ls->t = t;
+	ls->human = isatty(STDOUT_FILENO);
 	return ls;
 }
 
@@ -44,6 +56,31 @@ static void ask(struct ls *ls, struct client *cl)
 }
 
 static void ls_begin(void *k, struct client *cl) { ask(k, cl); }
+
+/* One "<size> <name>" line of the listing, for a person when human; a line
+ * that does not read as one goes as it came. */
+static void show_line(const struct ls *ls, const char *line, size_t len)
+{
+	const char *sp = memchr(line, ' ', len);
+	char size[32], out[WIRE_NAME_MAX + 64];
+	uint64_t bytes;
+
+	if (!ls->human || !sp || !reply_u63(line, (size_t)(sp - line), &bytes) ||
+	    len - (size_t)(sp + 1 - line) > WIRE_NAME_MAX) {
+		transfer_list_line(ls->t, line, len);
+		return;
+	}
+	progress_bytes(size, sizeof size, (double)bytes);
+	char *unit = strchr(size, ' ');
+	if (unit)
+		*unit++ = '\0';
+	int n = snprintf(out, sizeof out, "%*s %-*s  %.*s", LS_NUM_COLS, size, LS_UNIT_COLS,
+	                 unit ? unit : "", (int)(len - (size_t)(sp + 1 - line)), sp + 1);
+	transfer_list_line(ls->t, out,
+	                   n < 0                    ? 0
+	                   : (size_t)n < sizeof out ? (size_t)n
+	                                            : sizeof out - 1);
+}
 
 /* "OK <count>\n<size> <name>\n..." */
 static bool ls_message(void *k, const struct client_msg *m)
@@ -66,7 +103,7 @@ static bool ls_message(void *k, const struct client_msg *m)
 	while (nl) {
 		p = nl + 1;
 		nl = memchr(p, '\n', (size_t)(end - p));
-		transfer_list_line(ls->t, p, (size_t)((nl ? nl : end) - p));
+		show_line(ls, p, (size_t)((nl ? nl : end) - p));
 		got++;
 	}
 	ls->listed += got;

@@ -13,8 +13,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define VERIFY_STEP (1 << 20) /* bytes hashed per step */
-#define VERIFY_BUF (64 * 1024)
+#define VERIFY_STEP (1u << 20)   /* bytes read back and hashed per step */
+#define CATCH_UP_STEP (1u << 20) /* the same, per write while data arrives */
+#define VERIFY_BUF (256 * 1024)
 
 int partfile_open(struct partfile *pf, const char *path)
 {
@@ -60,8 +61,33 @@ void partfile_tag(struct partfile *pf, const char *sha)
 	fsetxattr(pf->fd, WIRE_SHA_XATTR, pf->sha, WIRE_SHA_HEX, 0);
 }
 
+int partfile_receive(struct partfile *pf, uint64_t offset, uint64_t size)
+{
+	pf->written = offset;
+	if (pf->hash.md && pf->hash.size == size && pf->hash.done <= offset)
+		return 0; /* the same data goes on where the last connection stopped */
+	sha256_steps_abort(&pf->hash);
+	return sha256_steps_begin(&pf->hash, pf->fd, size);
+}
+
+/* Reads back and hashes at most budget bytes of what is written but not
+ * hashed (a resumed .part's start, or data written while the hash lagged). */
+static int hash_written(struct partfile *pf, size_t budget)
+{
+	static unsigned char buf[VERIFY_BUF];
+	uint64_t lag = pf->written - pf->hash.done;
+
+	if (lag < budget)
+		budget = (size_t)lag;
+	return budget ? sha256_steps_run(&pf->hash, buf, sizeof buf, budget) : 0;
+}
+
 int partfile_write(struct partfile *pf, uint64_t off, const unsigned char *p, size_t len)
 {
+	/* Best effort: a read error here is met again, and reported, when the
+	 * check at the end reads the same bytes. */
+	if (pf->hash.md && pf->hash.done < off)
+		(void)hash_written(pf, CATCH_UP_STEP);
 	for (size_t done = 0; done < len;) {
 		ssize_t n = pwrite(pf->fd, p + done, len - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
@@ -70,20 +96,31 @@ int partfile_write(struct partfile *pf, uint64_t off, const unsigned char *p, si
 			return -1;
 		done += (size_t)n;
 	}
+	/* Hashed once written, so the digest is of what the .part holds; the bytes
+	 * are still in the cache. Bytes the hash is not up to yet (it lags behind
+	 * a resumed start) are read back later instead. */
+	(void)sha256_steps_feed(&pf->hash, off, p, len);
+	if (off + len > pf->written)
+		pf->written = off + len;
 	return 0;
 }
 
 int partfile_verify_begin(struct partfile *pf, uint64_t size)
 {
+	pf->written = size; /* all of it is in now */
+	if (pf->hash.md && pf->hash.size == size)
+		return 0;
+	sha256_steps_abort(&pf->hash);
 	return sha256_steps_begin(&pf->hash, pf->fd, size);
 }
 
+uint64_t partfile_hashed(const struct partfile *pf) { return pf->hash.done; }
+
 enum partfile_check partfile_verify_step(struct partfile *pf, char got[WIRE_SHA_HEX + 1])
 {
-	static unsigned char buf[VERIFY_BUF];
-	int rc = sha256_steps_run(&pf->hash, buf, sizeof buf, VERIFY_STEP);
+	int rc = hash_written(pf, VERIFY_STEP);
 
-	if (rc == 0)
+	if (rc == 0 && pf->hash.done < pf->hash.size)
 		return PARTFILE_MORE;
 	if (rc < 0)
 		return PARTFILE_ERROR;

@@ -1,9 +1,8 @@
 /* ratelimit.c - the token bucket behind --limit-rate. */
 #include "ratelimit.h"
+#include "size.h"
 #include "tpkt.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,25 +69,9 @@ double ratelimit_wait(struct ratelimit *l, size_t want, double now)
 
 int ratelimit_parse(const char *s, uint64_t *rate)
 {
-	char *end;
-	double mult = 1;
-
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || !isfinite(v) || *s == '-' || *s == '+')
+	uint64_t v;
+	if (size_parse(s, &v) < 0 || v < 1 || v > UINT64_C(1000000000000000))
 		return -1;
-	/* One line a unit reads as a table. */
-	/* clang-format off */
-	switch (*end) {
-	case 'k': case 'K': mult = 1024.0; end++; break;
-	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
-	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-	default: break;
-	}
-	/* clang-format on */
-	v *= mult;
-	if (*end != '\0' || v < 1 || v > 1e15)
-		return -1;
-	*rate = (uint64_t)v;
+	*rate = v;
 	return 0;
 }

@@ -133,25 +133,28 @@ static void say_resume_hint(struct transfer *t)
 	transfer_say(t, TRANSFER_NOTE, "%s", hint);
 }
 
+/* "<done> <name>[ to <where>]: " and progress_final's line. */
 static void say_done(struct transfer *t, const char *done, const char *where)
 {
-	char summary[200], resumed[160] = "", to[SAFE_NAME + 16] = "";
+	char summary[300], to[SAFE_NAME + 16] = "";
 	struct kind_progress p = { 0 };
-	size_t n = 0;
 
 	t->ops->progress(t->k, &p);
-	progress_summary(summary, sizeof summary, p.total - t->first_offset, t->t_end - t->t_begin);
-	for (int i = 0; i < t->nresumes && n < sizeof resumed; i++)
-		n += (size_t)snprintf(resumed + n, sizeof resumed - n, "%s%" PRIu64,
-		                      i ? ", " : " (resumed at ", t->resumes[i]);
-	if (t->nresumes && n < sizeof resumed)
-		snprintf(resumed + n, sizeof resumed - n, ")");
+	struct progress_end end = {
+		.size = p.total,
+		.moved = p.total - t->first_offset,
+		.secs = t->t_end - t->t_begin,
+		.verb = t->kind == TRANSFER_GET ? "received" : "sent",
+		.resumed = t->resumes,
+		.nresumed = t->nresumes,
+	};
+	progress_final(summary, sizeof summary, &end);
 	if (where) {
 		char safe[SAFE_NAME];
 		escape_text(safe, sizeof safe, where, strlen(where));
 		snprintf(to, sizeof to, " to %s", safe);
 	}
-	transfer_say(t, TRANSFER_DONE, "%s %s%s: %s%s", done, t->sname, to, summary, resumed);
+	transfer_say(t, TRANSFER_DONE, "%s %s%s: %s", done, t->sname, to, summary);
 }
 
 /* ==== ending ==== */
@@ -229,10 +232,20 @@ struct ratelimit *transfer_limit(struct transfer *t) { return &t->lim; }
 
 /* ==== the link's events ==== */
 
+/* The tag of "ROLE files", whose reply is nobody's business. */
+#define TAG_ROLE 1
+
+/* Every connection of a transfer says first that it only moves files, so it
+ * never shows up in the chat (docs/protocol.md, section 4); the kind's
+ * command follows in the same write. Its reply is dropped: "OK files", or
+ * "ERR unknown command: ROLE" from a server that predates ROLE. */
 static void on_up(void *ctx)
 {
 	struct transfer *t = ctx;
-	t->ops->begin(t->k, link_client(&t->link)); /* TPKT clients speak first */
+	struct client *cl = link_client(&t->link);
+
+	client_send(cl, "ROLE", "files", 5, TAG_ROLE); /* TPKT clients speak first */
+	t->ops->begin(t->k, cl);
 }
 
 static void on_down(void *ctx, const char *why, bool lost)
@@ -287,6 +300,8 @@ static void on_message(struct transfer *t, const struct client_msg *m)
 	case CLIENT_EVENT: break; /* chat events: not ours to show */
 	case CLIENT_REPLY:
 	case CLIENT_NOTICE:
+		if (m->role == CLIENT_REPLY && m->tag == TAG_ROLE)
+			break;
 		if (!t->ops->message(t->k, m))
 			remember_notice(t, m, "server: ", NET_ERR_LEN - 16);
 		break;
@@ -304,7 +319,7 @@ static bool drain(struct transfer *t)
 		if (t->ops->need(t->k) == KIND_RECV) {
 			const unsigned char *p;
 			size_t len;
-			st = client_next_frame(cl, &p, &len);
+			st = client_next_data(cl, &p, &len);
 			if (st == CLIENT_NEXT_MSG && !t->ops->data(t->k, p, len))
 				return false;
 		} else {

@@ -40,6 +40,7 @@ struct transfer_config {
 	const char *file;   /* put: the local file */
 	const char *name;   /* put: remote name (NULL: the file's base name); get: the name */
 	const char *output; /* get: -o PATH (a folder means PATH/NAME); NULL: ./NAME */
+	bool force;         /* get: replace an existing PATH that is not the server's file */
 	struct net_keepalive ka;
 	int timeout_s;       /* bounds each connect attempt */
 	int retry_for_s;     /* keep reconnecting this long after the link broke */

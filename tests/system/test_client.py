@@ -194,9 +194,13 @@ def test_version_and_help():
     r = run_bottle("--help")
     text = r.stdout.decode()
     assert r.returncode == 0
-    for part in ("SYNOPSIS", "--command", "--keepalive", "--timeout", "/nick",
-                 "/quit", "BOTTLE_SERVER", "EXIT STATUS"):
+    for part in ("Usage:", "put FILE", "get NAME", "ls", "--command", "--nick",
+                 "--keepalive", "--timeout", "/msg", "/nick", "/quit", "BOTTLE_SERVER",
+                 "Exit status", "bottle(1)"):
         assert part in text, part
+    lines = text.splitlines()
+    assert len(lines) <= 40, f"--help is {len(lines)} lines: one screen is 40"
+    assert max(len(l) for l in lines) <= 80, "--help fits 80 columns"
 
 
 # --------------------------------------------------------------------------
@@ -278,15 +282,23 @@ def tty_client(server, raw):
         t.kill()
 
 
+STAMP_RE = re.compile(r"^\d\d:\d\d ")
+
+
+def unstamped(lines):
+    """The screen's lines without the "HH:MM " the chat puts before events."""
+    return [STAMP_RE.sub("", line) for line in lines]
+
+
 def test_tty_message_keeps_half_typed_line(tty_client):
     t, r, nick = tty_client
     t.keys("half typed")
     t.wait(lambda lines: lines[-1] == "> half typed", "the half line")
     r.send_frame("SAY ping from raw")
-    lines = t.wait(lambda lines: f"{r.nick}: ping from raw" in lines,
+    lines = t.wait(lambda lines: f"{r.nick}: ping from raw" in unstamped(lines),
                    "the incoming message")
     assert lines[-1] == "> half typed"
-    assert lines.index(f"{r.nick}: ping from raw") < len(lines) - 1
+    assert unstamped(lines).index(f"{r.nick}: ping from raw") < len(lines) - 1
     t.keys(" and more", enter=True)
     assert r.wait_for("MSG ") == f"MSG {nick} half typed and more".encode()
 

@@ -32,8 +32,7 @@ from harness.clients import TpktClient
 from harness.env import BOTTLE, BOTTLED, wait_until
 from harness.files import MiB, sha256_file, write_random
 from harness.server import Server
-SUMMARY_RE = (r"(?P<bytes>\d+) bytes in \d+\.\d{3} s, \d+\.\d\d MB/s, "
-              r"\d+\.\d\d Mbit/s(?: \(resumed at (?P<resumed>[\d, ]+)\))?$")
+from harness.final import FINAL_RE, close_to, parse_final
 EX_TEMPFAIL = 75
 
 
@@ -61,10 +60,9 @@ def addr(server):
 
 
 def resumed_at(line):
-    """The offsets in "(resumed at N[, M])" of a final line, [] when none."""
-    m = re.search(SUMMARY_RE, line)
-    assert m, f"not a final line: {line!r}"
-    return [int(x) for x in m.group("resumed").split(",")] if m.group("resumed") else []
+    """The offsets in ", resumed at N[, M]" of a final line, [] when none
+    (to within the rounding of the sizes shown)."""
+    return parse_final(line)[2]
 
 
 @pytest.fixture
@@ -145,7 +143,7 @@ def final_line(stdout, verb, name):
     assert len(lines) == 1, f"expected one line on stdout, got {lines!r}"
     line = lines[0]
     assert line.startswith(f"{verb} {name}"), line
-    assert re.search(SUMMARY_RE, line), line
+    assert FINAL_RE.search(line), line
     return line
 
 
@@ -165,7 +163,7 @@ def test_put_get_ls_roundtrip(server, tmp_path, user_env):
         r = run_bottle(["put", src / name, addr(server)], user_env, tmp_path, timeout=60)
         assert r.returncode == 0, r.stderr
         line = final_line(r.stdout, "uploaded", name)
-        assert re.search(rf": {size} bytes in ", line), line
+        assert close_to(parse_final(line)[0], size), line
         assert "resumed" not in line
         assert sha256_file(Path(server.data_dir) / name) == shas[name]
         assert r.stderr == b""
@@ -288,7 +286,9 @@ def test_client_killed_mid_upload_resumes(server, tmp_path, user_env, bottles):
     line = final_line(r.stdout, "uploaded", "f.bin")
     offsets = resumed_at(line)
     assert offsets and 0 < offsets[0] < size, offsets
-    assert f": {size - offsets[0]} bytes in " in line, line
+    total, moved, _ = parse_final(line)
+    assert close_to(total, size), line
+    assert close_to(moved + offsets[0], size), line
     assert sha256_file(Path(server.data_dir) / "f.bin") == sha
 
 
@@ -598,7 +598,7 @@ def test_chat_upload_download_list_while_chatting(server, tmp_path, user_env, tm
         raw.wait_event(f"MSG {nick} hello while uploading")
         t.wait_text("uploaded small.bin: ", timeout=15)
         lines = t.wait_text("uploaded big.bin: ", timeout=15)
-        assert any(re.search(SUMMARY_RE, line) for line in lines), lines
+        assert any(FINAL_RE.search(line.strip()) for line in lines), lines
         assert sha256_file(Path(server.data_dir) / "big.bin") == sha
         assert sha256_file(Path(server.data_dir) / "small.bin") == sha_small
 

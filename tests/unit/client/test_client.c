@@ -1,6 +1,6 @@
-/* Unit tests for the client: address rule, message parsing and roles, frames
- * in and out (over a socketpair instead of a server), display rendering, and
- * composing a message from typed lines. */
+/* Unit tests for the client's connection: address rule, roles and tags,
+ * frames in and out (over a socketpair instead of a server). Parsing and
+ * rendering messages: test_message.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -70,57 +70,6 @@ static void test_addr_pick(void **state)
 	assert_string_equal(client_addr_pick(NULL, ""), BOTTLE_DEFAULT_ADDR);
 	assert_string_equal(client_addr_pick(NULL, NULL), BOTTLE_DEFAULT_ADDR);
 	assert_string_equal(client_addr_pick("[::1]:4000", NULL), "[::1]:4000");
-}
-
-/* ---- parsing ---- */
-
-#define PARSE(lit, m) client_parse((lit), sizeof(lit) - 1, (m))
-
-static void test_parse_replies(void **state)
-{
-	struct client_msg m;
-	(void)state;
-
-	PARSE("OK 2 Guest1 Guest2", &m);
-	assert_int_equal(m.kind, CLIENT_OK);
-	assert_int_equal(m.role, CLIENT_REPLY);
-	assert_span(m.arg, m.arg_len, "2 Guest1 Guest2");
-	PARSE("OK", &m);
-	assert_int_equal(m.kind, CLIENT_OK);
-	assert_int_equal(m.arg_len, 0);
-	PARSE("ERR unknown command: FOO", &m);
-	assert_int_equal(m.kind, CLIENT_ERR);
-	assert_span(m.arg, m.arg_len, "unknown command: FOO");
-	PARSE("OKAY then", &m); /* the word must match exactly */
-	assert_int_equal(m.kind, CLIENT_UNKNOWN);
-	assert_int_equal(m.role, CLIENT_EVENT);
-}
-
-static void test_parse_events(void **state)
-{
-	struct client_msg m;
-	(void)state;
-
-	PARSE("MSG bob hello\nworld ", &m);
-	assert_int_equal(m.kind, CLIENT_MSG);
-	assert_int_equal(m.role, CLIENT_EVENT);
-	assert_span(m.nick, m.nick_len, "bob");
-	assert_span(m.arg, m.arg_len, "hello\nworld ");
-	PARSE("MSG bob", &m);
-	assert_span(m.nick, m.nick_len, "bob");
-	assert_int_equal(m.arg_len, 0);
-	PARSE("JOIN Guest3", &m);
-	assert_int_equal(m.kind, CLIENT_JOIN);
-	assert_span(m.nick, m.nick_len, "Guest3");
-	PARSE("LEAVE Guest3 connection reset", &m);
-	assert_int_equal(m.kind, CLIENT_LEAVE);
-	assert_span(m.arg, m.arg_len, "connection reset");
-	PARSE("NICK Guest3 Bob", &m);
-	assert_int_equal(m.kind, CLIENT_NICK);
-	assert_span(m.nick, m.nick_len, "Guest3");
-	assert_span(m.arg, m.arg_len, "Bob");
-	PARSE("", &m);
-	assert_int_equal(m.kind, CLIENT_UNKNOWN);
 }
 
 /* ---- the connection ---- */
@@ -256,97 +205,8 @@ static void test_bad_frame(void **state)
 static void test_say_max(void **state)
 {
 	(void)state;
-	/* The longest SAY's MSG event, with the longest nick, fills a frame exactly. */
-	assert_int_equal(sizeof "MSG " - 1 + NICK_MAX_BYTES + 1 + WIRE_SAY_MAX, TPKT_MAX_PAYLOAD);
-}
-
-/* ---- display ---- */
-
-static void assert_render_event(const char *payload, const char *want)
-{
-	struct client_msg m;
-	client_parse(payload, strlen(payload), &m);
-	char *got = client_render_event(&m);
-	assert_string_equal(got, want);
-	free(got);
-}
-
-static void test_render_events(void **state)
-{
-	(void)state;
-	assert_render_event("MSG bob hi there", "bob: hi there");
-	assert_render_event("MSG bob one\ntwo\nthree", "bob: one\n     two\n     three");
-	assert_render_event("MSG bob \x1b[31mred", "bob: \\x1b[31mred");
-	assert_render_event("MSG bob a\\b\r", "bob: a\\\\b\\r");
-	assert_render_event("JOIN Guest3", "* Guest3 joined");
-	assert_render_event("LEAVE Guest3 quit", "* Guest3 left (quit)");
-	assert_render_event("NICK Guest3 Bob", "* Guest3 is now Bob");
-	assert_render_event("NICK Guest3 B\x07ob", "* Guest3 is now B\\x07ob");
-	assert_render_event("WHAT\x1b", "WHAT\\x1b");
-}
-
-static void test_render_lines(void **state)
-{
-	(void)state;
-	char *s = client_render_lines("error: ", "x\ny", 3);
-	assert_string_equal(s, "error: x\n       y");
-	free(s);
-	s = client_render_lines("", "", 0);
-	assert_string_equal(s, "");
-	free(s);
-	s = client_render_lines("zoë: ", "a\nb", 3); /* columns, not bytes */
-	assert_string_equal(s, "zoë: a\n     b");
-	free(s);
-}
-
-/* ---- composing ---- */
-
-static char *add_lines(struct client_draft *d, const char *const *lines, const bool *more, size_t n,
-                       size_t *len)
-{
-	for (size_t i = 0; i < n; i++) {
-		bool done = client_draft_add(d, lines[i], strlen(lines[i]), more ? more[i] : false);
-		if (i + 1 < n)
-			assert_false(done);
-		else if (!done)
-			return NULL;
-	}
-	return client_draft_take(d, len);
-}
-
-static void test_draft(void **state)
-{
-	struct client_draft d;
-	size_t len;
-	char *t;
-	(void)state;
-
-	client_draft_init(&d);
-	t = add_lines(&d, (const char *[]){ "hello" }, NULL, 1, &len);
-	assert_string_equal(t, "hello");
-	free(t);
-	t = add_lines(&d, (const char *[]){ "one \\", "two\\", "three" }, NULL, 3, &len);
-	assert_string_equal(t, "one \ntwo\nthree");
-	assert_int_equal(len, 14);
-	free(t);
-	/* A burst: lines that came with more input are joined as they are. */
-	t = add_lines(&d, (const char *[]){ "a", "b", "c" }, (const bool[]){ true, true, false }, 3,
-	              &len);
-	assert_string_equal(t, "a\nb\nc");
-	free(t);
-	t = add_lines(&d, (const char *[]){ "pasted\nblock\n" }, NULL, 1, &len);
-	assert_string_equal(t, "pasted\nblock"); /* a paste's final newline dropped */
-	free(t);
-	t = add_lines(&d, (const char *[]){ "a\\b" }, NULL, 1, &len);
-	assert_string_equal(t, "a\\b"); /* only a final backslash counts */
-	free(t);
-	t = add_lines(&d, (const char *[]){ "" }, NULL, 1, &len);
-	assert_int_equal(len, 0);
-	free(t);
-	assert_false(client_draft_add(&d, "left open\\", 10, false));
-	assert_true(d.open);
-	client_draft_free(&d); /* discarding a half message */
-	assert_false(d.open);
+	/* The longest SAY's MSG event, with the longest nick, fits a frame. */
+	assert_true(sizeof "MSG " - 1 + NICK_MAX_BYTES + 1 + WIRE_SAY_MAX <= TPKT_MAX_PAYLOAD);
 }
 
 int main(void)
@@ -355,17 +215,12 @@ int main(void)
 	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addr_pick),
-		cmocka_unit_test(test_parse_replies),
-		cmocka_unit_test(test_parse_events),
 		cmocka_unit_test(test_roles_and_tags),
 		cmocka_unit_test(test_send_frames),
 		cmocka_unit_test(test_send_too_long),
 		cmocka_unit_test(test_split_and_merged),
 		cmocka_unit_test(test_bad_frame),
 		cmocka_unit_test(test_say_max),
-		cmocka_unit_test(test_render_events),
-		cmocka_unit_test(test_render_lines),
-		cmocka_unit_test(test_draft),
 	};
 	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* Unit tests for partfile.c in a fresh temporary folder: naming PATH.part,
- * resuming one with its size and digest, verifying (good, bad, short) and
- * the rename into place. */
+ * resuming one with its size and digest, verifying (good, bad, short), the
+ * rename into place, and hashing as data is written (fresh, resumed, across
+ * reconnects). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -147,6 +148,106 @@ static void short_part_is_a_read_error(void **state)
 	partfile_close(&pf);
 }
 
+/* A pattern of len bytes and its digest, hashed by feeding (no file). */
+static unsigned char *pattern(size_t len, char sha[65])
+{
+	unsigned char *data = malloc(len);
+	struct sha256_steps h;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (unsigned char)(i * 131 + (i >> 11));
+	assert_int_equal(sha256_steps_begin(&h, -1, len), 0);
+	assert_true(sha256_steps_feed(&h, 0, data, len));
+	sha256_steps_finish(&h, sha);
+	return data;
+}
+
+/* Writes data[from..len) in frame-sized pieces. */
+static void write_pieces(struct partfile *pf, const unsigned char *data, size_t from, size_t len)
+{
+	for (size_t at = from; at < len;) {
+		size_t n = len - at < 65531 ? len - at : 65531;
+		assert_int_equal(partfile_write(pf, at, data + at, n), 0);
+		at += n;
+	}
+}
+
+/* Data is hashed as it is written: when the last byte is in, so is the
+ * digest, and the check reads nothing back. */
+static void received_data_is_hashed_as_written(void **state)
+{
+	size_t len = 2 * 1024 * 1024 + 5;
+	char sha[65], got[65];
+	unsigned char *data = pattern(len, sha);
+	struct partfile pf;
+	(void)state;
+
+	assert_int_equal(partfile_open(&pf, path), 0);
+	assert_int_equal(partfile_create(&pf), 0);
+	partfile_tag(&pf, sha);
+	assert_int_equal(partfile_receive(&pf, 0, len), 0);
+	write_pieces(&pf, data, 0, len);
+	assert_int_equal(partfile_hashed(&pf), len);
+	assert_int_equal(partfile_verify_begin(&pf, len), 0);
+	assert_int_equal(partfile_verify_step(&pf, got), PARTFILE_GOOD);
+	assert_string_equal(got, sha);
+	partfile_close(&pf);
+	free(data);
+}
+
+/* A resumed .part: its start is read back in bounded steps while the rest
+ * arrives, and the hash catches up with the writes before the end. */
+static void resumed_start_is_caught_up(void **state)
+{
+	size_t len = 4 * 1024 * 1024, first = 1024 * 1024 + 3;
+	char sha[65], got[65];
+	unsigned char *data = pattern(len, sha);
+	struct partfile pf;
+	(void)state;
+
+	make_part(&pf, 0, sha);
+	write_pieces(&pf, data, 0, first); /* no hash yet: an earlier run's bytes */
+	partfile_close(&pf);
+	assert_int_equal(partfile_open(&pf, path), 0);
+	assert_int_equal(pf.size, first);
+	assert_int_equal(partfile_receive(&pf, first, len), 0);
+	assert_int_equal(partfile_hashed(&pf), 0);
+	assert_int_equal(partfile_write(&pf, first, data + first, 65531), 0);
+	assert_true(partfile_hashed(&pf) <= 1024 * 1024); /* one bounded step */
+	write_pieces(&pf, data, first + 65531, len);
+	assert_int_equal(partfile_hashed(&pf), len);
+	assert_int_equal(verify_all(&pf, len, got), PARTFILE_GOOD);
+	partfile_close(&pf);
+	free(data);
+}
+
+/* A new connection that goes on where the last stopped keeps the hash; one
+ * that starts over (the file changed) starts the hash over too. */
+static void reconnect_keeps_or_restarts_the_hash(void **state)
+{
+	size_t len = 300000, half = 150000;
+	char sha[65], got[65];
+	unsigned char *data = pattern(len, sha);
+	struct partfile pf;
+	(void)state;
+
+	make_part(&pf, 0, sha);
+	assert_int_equal(partfile_receive(&pf, 0, len), 0);
+	write_pieces(&pf, data, 0, half);
+	assert_int_equal(partfile_receive(&pf, half, len), 0);
+	assert_int_equal(partfile_hashed(&pf), half);
+	write_pieces(&pf, data, half, len);
+	assert_int_equal(partfile_hashed(&pf), len);
+	assert_int_equal(partfile_truncate(&pf, 0), 0);
+	assert_int_equal(partfile_receive(&pf, 0, len), 0);
+	assert_int_equal(partfile_hashed(&pf), 0);
+	write_pieces(&pf, data, 0, len);
+	assert_int_equal(verify_all(&pf, len, got), PARTFILE_GOOD);
+	partfile_close(&pf);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +257,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(good_part_is_published, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(bad_part_is_deleted, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(short_part_is_a_read_error, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(received_data_is_hashed_as_written, make_dir,
+		                                remove_dir),
+		cmocka_unit_test_setup_teardown(resumed_start_is_caught_up, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(reconnect_keeps_or_restarts_the_hash, make_dir,
+		                                remove_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "client.h"
 #include "progress.h"
 #include "transfer.h"
 #include "userkey.h"
@@ -226,19 +227,6 @@ static void progress_units_and_times(void **state)
 	assert_string_equal(progress_eta(out, sizeof out, 1e12), "--:--");
 }
 
-static void progress_summary_line(void **state)
-{
-	char out[128];
-	(void)state;
-
-	assert_string_equal(progress_summary(out, sizeof out, 12, 0.003),
-	                    "12 bytes in 0.003 s, 0.00 MB/s, 0.03 Mbit/s");
-	assert_string_equal(progress_summary(out, sizeof out, 100000000, 2.0),
-	                    "100000000 bytes in 2.000 s, 50.00 MB/s, 400.00 Mbit/s");
-	progress_summary(out, sizeof out, 0, 0); /* no division by zero */
-	assert_non_null(strstr(out, "0.00 MB/s"));
-}
-
 static void progress_rate_is_smoothed(void **state)
 {
 	struct progress p;
@@ -281,6 +269,64 @@ static void progress_bar_fits_its_width(void **state)
 	assert_non_null(strstr(out, "ETA --:--"));
 }
 
+/* A download's data frames, read in pieces of every size, come out of
+ * client_next_data as the same bytes, and the reply after them is whole. */
+static void next_data_joins_frames_across_reads(void **state)
+{
+	static unsigned char wire[3 * (TPKT_HDR_LEN + 700) + 64];
+	unsigned char want[2100], got[2100];
+	size_t n = 0, have = 0;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof want; i++)
+		want[i] = (unsigned char)(i * 7);
+	for (int f = 0; f < 3; f++) {
+		tpkt_encode_header(wire + n, 700);
+		memcpy(wire + n + TPKT_HDR_LEN, want + f * 700, 700);
+		n += TPKT_HDR_LEN + 700;
+	}
+	tpkt_encode_header(wire + n, 2);
+	memcpy(wire + n + TPKT_HDR_LEN, "OK", 2);
+	n += TPKT_HDR_LEN + 2;
+	for (size_t step = 1; step <= n; step = step * 3 + 1) {
+		struct client c = { 0 };
+		unsigned char buf[sizeof wire];
+		tpkt_decoder_init(&c.dec, TPKT_MAX_LEN);
+		c.rbuf = buf;
+		have = 0;
+		for (size_t off = 0; off < n && have < sizeof want; off += step) {
+			size_t len = n - off < step ? n - off : step;
+			memcpy(buf, wire + off, len);
+			c.roff = 0;
+			c.rlen = len;
+			const unsigned char *p;
+			size_t plen;
+			while (have < sizeof want &&
+			       client_next_data(&c, &p, &plen) == CLIENT_NEXT_MSG) {
+				assert_true(have + plen <= sizeof want);
+				memcpy(got + have, p, plen);
+				have += plen;
+			}
+		}
+		assert_int_equal(have, sizeof want);
+		assert_memory_equal(got, want, sizeof want);
+		assert_int_equal(c.data_left, 0);
+		tpkt_decoder_free(&c.dec);
+	}
+}
+
+static void next_data_checks_headers(void **state)
+{
+	unsigned char buf[8] = { 4, 0, 0, 8, 'a', 'b', 'c', 'd' };
+	struct client c = { .rbuf = buf, .rlen = sizeof buf };
+	const unsigned char *p;
+	size_t len;
+	(void)state;
+
+	assert_int_equal(client_next_data(&c, &p, &len), CLIENT_NEXT_BROKEN);
+	assert_non_null(strstr(c.error, "version"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,9 +342,10 @@ int main(void)
 		cmocka_unit_test(shell_quote_for_the_resume_hint),
 		cmocka_unit_test(key_path_follows_xdg),
 		cmocka_unit_test(progress_units_and_times),
-		cmocka_unit_test(progress_summary_line),
 		cmocka_unit_test(progress_rate_is_smoothed),
 		cmocka_unit_test(progress_bar_fits_its_width),
+		cmocka_unit_test(next_data_joins_frames_across_reads),
+		cmocka_unit_test(next_data_checks_headers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
