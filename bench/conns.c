@@ -81,32 +81,27 @@ static void usage(void)
 	exit(2);
 }
 
+static const struct bench_num nums[] = {
+	{ "-n", &opt.n, 0, 1000000, 0 },
+	{ "--chatter-ms", &opt.chatter_ms, 0, 60000, 0 },
+	{ "--seconds", &opt.seconds, 0, 3600, 0 },
+	{ "--batch", &opt.batch, 1, 1000000, 0 },
+	{ "--timeout-ms", &opt.timeout_ms, 100, 3600000, 0 },
+	{ "--quiet-ms", &opt.quiet_ms, 0, 60000, 0 },
+	{ NULL, NULL, 0, 0, 0 },
+};
+
 static void args(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(a, "--port"))
-			opt.port = (int)bench_arg_long(a, v, 1, 65535);
-		else if (!strcmp(a, "--host"))
-			opt.host = v ? v : "";
-		else if (!strcmp(a, "--proto"))
-			opt.proto = v && !strcmp(v, "http") ? PROTO_HTTP : bench_proto_parse(v);
-		else if (!strcmp(a, "-n"))
-			opt.n = bench_arg_long(a, v, 0, 1000000);
+		if (!strcmp(a, "--proto") && v && !strcmp(v, "http"))
+			opt.proto = PROTO_HTTP;
 		else if (!strcmp(a, "--pid") && opt.npids < MAX_PIDS)
 			opt.pids[opt.npids++] = (pid_t)bench_arg_long(a, v, 1, 1 << 30);
-		else if (!strcmp(a, "--chatter-ms"))
-			opt.chatter_ms = bench_arg_long(a, v, 0, 60000);
-		else if (!strcmp(a, "--seconds"))
-			opt.seconds = bench_arg_long(a, v, 0, 3600);
-		else if (!strcmp(a, "--batch"))
-			opt.batch = bench_arg_long(a, v, 1, 1000000);
-		else if (!strcmp(a, "--timeout-ms"))
-			opt.timeout_ms = bench_arg_long(a, v, 100, 3600000);
-		else if (!strcmp(a, "--quiet-ms"))
-			opt.quiet_ms = bench_arg_long(a, v, 0, 60000);
-		else
+		else if (!bench_target_arg(a, v, &opt.host, &opt.port, &opt.proto) &&
+		         !bench_num_arg(nums, a, v))
 			usage();
 	}
 	if (!opt.port || (opt.chatter_ms >= 0 && opt.proto == PROTO_HTTP))

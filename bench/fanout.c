@@ -43,9 +43,9 @@ struct peer {
 static struct {
 	const char *host;
 	int port;
-	enum bench_proto proto;
+	int proto; /* enum bench_proto */
 	long n, size, inflight, seconds_ms, max_msgs, setup_ms, batch;
-	pid_t pid;
+	long pid;
 } opt = { "127.0.0.1", 0, BP_TPKT, 1, 64, 64, 5000, 1000000000L, 120000, 256, 0 };
 
 static struct peer *subs, pub;
@@ -67,36 +67,26 @@ static void usage(void)
 	exit(2);
 }
 
+static const struct bench_num nums[] = {
+	{ "-n", &opt.n, 1, 100000, 0 },
+	{ "--size", &opt.size, BENCH_PAYLOAD_MIN, 65000, 0 },
+	{ "--inflight", &opt.inflight, 1, 65536, 0 },
+	{ "--seconds", &opt.seconds_ms, 0, 3600, 1000 },
+	{ "--ms", &opt.seconds_ms, 0, 3600000, 0 },
+	{ "--max-msgs", &opt.max_msgs, 1, 1000000000L, 0 },
+	{ "--pid", &opt.pid, 1, 1 << 30, 0 },
+	{ "--setup-timeout", &opt.setup_ms, 1, 3600, 1000 },
+	{ "--batch", &opt.batch, 1, 100000, 0 },
+	{ NULL, NULL, 0, 0, 0 },
+};
+
 static void args(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(a, "--port"))
-			opt.port = (int)bench_arg_long(a, v, 1, 65535);
-		else if (!strcmp(a, "--host"))
-			opt.host = v ? v : "";
-		else if (!strcmp(a, "--proto"))
-			opt.proto = bench_proto_parse(v);
-		else if (!strcmp(a, "-n"))
-			opt.n = bench_arg_long(a, v, 1, 100000);
-		else if (!strcmp(a, "--size"))
-			opt.size = bench_arg_long(a, v, BENCH_PAYLOAD_MIN, 65000);
-		else if (!strcmp(a, "--inflight"))
-			opt.inflight = bench_arg_long(a, v, 1, 65536);
-		else if (!strcmp(a, "--seconds"))
-			opt.seconds_ms = 1000 * bench_arg_long(a, v, 0, 3600);
-		else if (!strcmp(a, "--ms"))
-			opt.seconds_ms = bench_arg_long(a, v, 0, 3600000);
-		else if (!strcmp(a, "--max-msgs"))
-			opt.max_msgs = bench_arg_long(a, v, 1, 1000000000L);
-		else if (!strcmp(a, "--pid"))
-			opt.pid = (pid_t)bench_arg_long(a, v, 1, 1 << 30);
-		else if (!strcmp(a, "--setup-timeout"))
-			opt.setup_ms = 1000 * bench_arg_long(a, v, 1, 3600);
-		else if (!strcmp(a, "--batch"))
-			opt.batch = bench_arg_long(a, v, 1, 100000);
-		else
+		if (!bench_target_arg(a, v, &opt.host, &opt.port, &opt.proto) &&
+		    !bench_num_arg(nums, a, v))
 			usage();
 	}
 	if (!opt.port)
@@ -418,7 +408,7 @@ int main(int argc, char **argv)
 
 	/* Measure: publish for --seconds, then drain (bounded). */
 	if (opt.pid)
-		cpu0 = bench_proc_cpu_s(opt.pid);
+		cpu0 = bench_proc_cpu_s((pid_t)opt.pid);
 	t0 = last_progress = bench_now_ns();
 	t_end = t0 + (uint64_t)opt.seconds_ms * 1000000u;
 	for (;;) {
@@ -443,7 +433,7 @@ int main(int argc, char **argv)
 			t_end = now; /* count reached */
 	}
 	if (opt.pid)
-		cpu1 = bench_proc_cpu_s(opt.pid);
+		cpu1 = bench_proc_cpu_s((pid_t)opt.pid);
 	for (long i = 0; i < opt.n; i++)
 		if (subs[i].next != pub_seq)
 			bench_fail("subscriber %ld: %llu of %llu delivered", i,

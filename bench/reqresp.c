@@ -39,7 +39,7 @@ struct conn {
 static struct {
 	const char *host;
 	int port;
-	enum bench_proto proto;
+	int proto; /* enum bench_proto */
 	int ping;
 	long c, d, ms, size, max_reqs, stall_ms;
 } opt = { "127.0.0.1", 0, BP_TPKT, 0, 50, 16, 5000, 40, 1000000000L, 5000 };
@@ -60,34 +60,26 @@ static void usage(void)
 	exit(2);
 }
 
+static const struct bench_num nums[] = {
+	{ "-c", &opt.c, 1, 10000, 0 },
+	{ "-d", &opt.d, 1, 1024, 0 },
+	{ "--seconds", &opt.ms, 0, 3600, 1000 },
+	{ "--ms", &opt.ms, 0, 3600000, 0 },
+	{ "--size", &opt.size, BENCH_PAYLOAD_MIN, 60000, 0 },
+	{ "--max-reqs", &opt.max_reqs, 1, 1000000000L, 0 },
+	{ "--stall-ms", &opt.stall_ms, 10, 600000, 0 },
+	{ NULL, NULL, 0, 0, 0 },
+};
+
 static void args(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!strcmp(a, "--port"))
-			opt.port = (int)bench_arg_long(a, v, 1, 65535);
-		else if (!strcmp(a, "--host"))
-			opt.host = v ? v : "";
-		else if (!strcmp(a, "--proto"))
-			opt.proto = bench_proto_parse(v);
-		else if (!strcmp(a, "--cmd") && v && (!strcmp(v, "echo") || !strcmp(v, "ping")))
+		if (!strcmp(a, "--cmd") && v && (!strcmp(v, "echo") || !strcmp(v, "ping")))
 			opt.ping = !strcmp(v, "ping");
-		else if (!strcmp(a, "-c"))
-			opt.c = bench_arg_long(a, v, 1, 10000);
-		else if (!strcmp(a, "-d"))
-			opt.d = bench_arg_long(a, v, 1, 1024);
-		else if (!strcmp(a, "--seconds"))
-			opt.ms = 1000 * bench_arg_long(a, v, 0, 3600);
-		else if (!strcmp(a, "--ms"))
-			opt.ms = bench_arg_long(a, v, 0, 3600000);
-		else if (!strcmp(a, "--size"))
-			opt.size = bench_arg_long(a, v, BENCH_PAYLOAD_MIN, 60000);
-		else if (!strcmp(a, "--max-reqs"))
-			opt.max_reqs = bench_arg_long(a, v, 1, 1000000000L);
-		else if (!strcmp(a, "--stall-ms"))
-			opt.stall_ms = bench_arg_long(a, v, 10, 600000);
-		else
+		else if (!bench_target_arg(a, v, &opt.host, &opt.port, &opt.proto) &&
+		         !bench_num_arg(nums, a, v))
 			usage();
 	}
 	if (!opt.port || (opt.ping && opt.proto != BP_RESP))

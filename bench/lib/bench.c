@@ -1,5 +1,6 @@
 /* bench.c - clock, failure, sockets, buffers, /proc and payloads (bench.h). */
 #include "bench.h"
+#include "proto.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -60,6 +61,30 @@ long bench_arg_long(const char *flag, const char *val, long lo, long hi)
 	if (errno || end == val || *end || v < lo || v > hi)
 		bench_fail("%s: %s is not a number in %ld..%ld", flag, val, lo, hi);
 	return v;
+}
+
+int bench_num_arg(const struct bench_num *table, const char *flag, const char *val)
+{
+	for (const struct bench_num *t = table; t->flag; t++)
+		if (!strcmp(t->flag, flag)) {
+			*t->out =
+				bench_arg_long(flag, val, t->lo, t->hi) * (t->scale ? t->scale : 1);
+			return 1;
+		}
+	return 0;
+}
+
+int bench_target_arg(const char *flag, const char *val, const char **host, int *port, int *proto)
+{
+	if (!strcmp(flag, "--port"))
+		*port = (int)bench_arg_long(flag, val, 1, 65535);
+	else if (!strcmp(flag, "--host"))
+		*host = val ? val : "";
+	else if (!strcmp(flag, "--proto"))
+		*proto = bench_proto_parse(val);
+	else
+		return 0;
+	return 1;
 }
 
 /* ---- sockets ---- */

@@ -18,6 +18,18 @@ _Noreturn void bench_fail(const char *fmt, ...) __attribute__((format(printf, 1,
 void bench_raise_nofile(void);
 /* argv helpers: the number after a flag, or fail */
 long bench_arg_long(const char *flag, const char *val, long lo, long hi);
+/* A generator's numeric options as a table ending with { NULL }: the value of
+ * flag, times scale (0 counts as 1), in lo..hi before scaling. False when flag
+ * is none of them. */
+struct bench_num {
+	const char *flag;
+	long *out;
+	long lo, hi, scale;
+};
+int bench_num_arg(const struct bench_num *table, const char *flag, const char *val);
+/* --host, --port and --proto (bench_proto_parse), the same for every
+ * generator; false for any other flag. */
+int bench_target_arg(const char *flag, const char *val, const char **host, int *port, int *proto);
 
 /* ---- sockets and epoll ---- */
 /* Non-blocking TCP connect to host:port (connect may still be in progress);

@@ -31,6 +31,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def user_env(tmp_path):
+    """Environment for a bottle client: its own HOME and state folder (resume
+    keys, known partials), and no BOTTLE_SERVER from the caller's shell."""
+    env = dict(os.environ)
+    env.pop("BOTTLE_SERVER", None)
+    env["HOME"] = str(tmp_path / "home")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return env
+
+
+@pytest.fixture
 def make_server(tmp_path):
     """Factory: make_server(*extra_args, listen=("127.0.0.1:0",), wait=True).
 

@@ -35,15 +35,6 @@ BAR_RE = re.compile(r"\d+%")
 
 
 @pytest.fixture
-def user_env(tmp_path):
-    env = dict(os.environ)
-    env.pop("BOTTLE_SERVER", None)
-    env["HOME"] = str(tmp_path / "home")
-    env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    return env
-
-
-@pytest.fixture
 def terminals():
     """Factory: terminals(command, width) -> Tmux that keeps its pane after exit."""
     made = []

@@ -34,12 +34,8 @@ def addr(server):
 
 
 @pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e.pop("BOTTLE_SERVER", None)
-    e["HOME"] = str(tmp_path / "home")
-    e["XDG_STATE_HOME"] = str(tmp_path / "state")
-    return e
+def env(user_env):
+    return user_env
 
 
 @pytest.fixture

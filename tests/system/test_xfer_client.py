@@ -65,16 +65,6 @@ def resumed_at(line):
     return parse_final(line)[2]
 
 
-@pytest.fixture
-def user_env(tmp_path):
-    """Environment for bottle: its own HOME and state dir, no BOTTLE_SERVER."""
-    env = dict(os.environ)
-    env.pop("BOTTLE_SERVER", None)
-    env["HOME"] = str(tmp_path / "home")
-    env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    return env
-
-
 class Bottle:
     """One bottle process (argv may start with an `ip netns exec` prefix);
     stdout and stderr go to files so nothing blocks on a full pipe."""
