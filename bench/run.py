@@ -508,7 +508,12 @@ http {{
                 "bottle get", env=self.env)
             slow = start([self.bin / "bottle", "put", mid, "--limit-rate", "1M", a],
                          self.logs / "slowput.log", env=self.env)
-            time.sleep(0.4)
+            # Ask WHO once the upload is moving: its partial has bytes.
+            partial = d / ".bottle" / "partial"
+            end = time.monotonic() + 10
+            while time.monotonic() < end and not any(
+                    p.stat().st_size > 0 for p in partial.glob("*.data")):
+                time.sleep(0.01)
             w.sendall(b"WHO\n")
             lines = drain(0.4)
             slow.wait(timeout=30)
@@ -543,7 +548,7 @@ http {{
                 run([self.bin / "bottle", "get", "big.bin", "-o", got, a], 300, "warm-up",
                     env=self.env)
                 got.unlink()
-                time.sleep(0.2)
+                time.sleep(0.2)  # no event to wait for: let the server settle after the warm-up
                 idle = proc_status(b.pid, "VmRSS")
                 try:
                     Path(f"/proc/{b.pid}/clear_refs").write_text("5")  # reset VmHWM

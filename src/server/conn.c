@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <unistd.h>
 
 /* clang-format 14 takes (p) for a cast. */
@@ -26,11 +25,6 @@
  * burst of pipelined replies goes out in one writev slot instead of one each.
  * Broadcasts are never copied: every receiver references the one encoding. */
 #define CONN_COPY_BELOW 512
-
-/* A file being sent moves at most this much per loop turn, in either mode:
- * on loopback that is well under a millisecond of sendfile, so a download
- * never holds up the other clients for long. */
-#define CONN_SENDFILE_STEP (256u * 1024)
 
 static const struct {
 	const char *log;   /* for the server log */
@@ -117,6 +111,8 @@ static enum conn_end end_from_errno(int err)
 	default: return END_ERROR;
 	}
 }
+
+void conn_close_errno(struct conn *c, int err) { conn_close(c, end_from_errno(err)); }
 
 void conn_close(struct conn *c, enum conn_end why)
 {
@@ -231,126 +227,6 @@ void conn_send_raw(struct conn *c, const void *data, size_t len)
 	blob_unref(b);
 }
 
-/* Line mode: the kernel copies file pages straight to the socket. */
-static ssize_t send_file_raw(struct conn *c, int fd, uint64_t off, uint64_t len)
-{
-	off_t pos = (off_t)off;
-	size_t want = len < CONN_SENDFILE_STEP ? (size_t)len : CONN_SENDFILE_STEP;
-
-	if (outq_bytes(&c->out))
-		return 0; /* replies first: they were sent first */
-	ssize_t n = sendfile(c->fd, fd, &pos, want);
-	if (n > 0) {
-		c->last_io = loop_now(c->env->loop);
-		return n;
-	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n == 0) {
-		errno = ENODATA;
-		return -1;
-	}
-	/* sendfile can't tell which end failed: check the file. */
-	int err = errno;
-	char probe;
-	if (pread(fd, &probe, 1, (off_t)off) < 0)
-		return -1;
-	conn_close(c, end_from_errno(err));
-	errno = err;
-	return -1;
-}
-
-/* TPKT mode without copying: each frame's 4-byte header goes to the socket
- * (MSG_MORE: it leaves with its payload), then sendfile hands the kernel the
- * payload's file pages. At most CONN_SENDFILE_STEP bytes per call, so one
- * transfer never holds the loop for long. A frame the socket took only part
- * of is completed from the file into the queue, so every call ends on a
- * frame boundary and nothing else can slip into a frame. */
-
-/* A socket error (c closed) or, when the file is what failed, the file's. */
-static ssize_t splice_failed(struct conn *c, int fd, off_t pos, bool socket_side)
-{
-	int err = errno;
-	char probe;
-
-	if (!socket_side && pread(fd, &probe, 1, pos) < 0)
-		return -1; /* sendfile can't tell which end failed: the file did */
-	conn_close(c, end_from_errno(err));
-	errno = err;
-	return -1;
-}
-
-/* Queues what the socket did not take of a frame: the rest of its header
- * (sent bytes of it: hdr_sent) and of its payload (from off, rest bytes). */
-static int splice_complete(struct conn *c, int fd, const unsigned char *hdr, size_t hdr_sent,
-                           uint64_t off, size_t rest)
-{
-	struct blob *b = blob_new(rest ? rest : 1);
-	ssize_t r = rest ? pread(fd, b->data, rest, (off_t)off) : 0;
-
-	if (r != (ssize_t)rest) {
-		blob_unref(b);
-		if (r >= 0)
-			errno = ENODATA;
-		return -1; /* the frame can't be completed: the connection must end */
-	}
-	if (hdr_sent < TPKT_HDR_LEN)
-		outq_append(&c->out, hdr + hdr_sent, TPKT_HDR_LEN - hdr_sent);
-	b->len = rest;
-	if (rest)
-		outq_push(&c->out, b);
-	blob_unref(b);
-	conn_want_flush(c);
-	return 0;
-}
-
-static ssize_t send_file_spliced(struct conn *c, int fd, uint64_t off, uint64_t len)
-{
-	uint64_t moved = 0;
-
-	if (outq_bytes(&c->out))
-		return 0; /* replies first, and the queue ends on a frame boundary */
-	while (moved < len && moved < CONN_SENDFILE_STEP) {
-		uint64_t left = len - moved;
-		size_t want = left < TPKT_MAX_PAYLOAD ? (size_t)left : TPKT_MAX_PAYLOAD;
-		unsigned char hdr[TPKT_HDR_LEN];
-		tpkt_encode_header(hdr, want);
-		ssize_t h = send(c->fd, hdr, sizeof hdr, MSG_DONTWAIT | MSG_MORE | MSG_NOSIGNAL);
-		if (h < 0 && (errno == EAGAIN || errno == EINTR))
-			break;
-		if (h < 0)
-			return splice_failed(c, fd, 0, true);
-		off_t pos = (off_t)(off + moved);
-		ssize_t n = h == (ssize_t)sizeof hdr ? sendfile(c->fd, fd, &pos, want) : 0;
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return splice_failed(c, fd, pos, false);
-		n = n < 0 ? 0 : n;
-		moved += (uint64_t)n;
-		if ((size_t)n == want)
-			continue;
-		/* The socket is full mid-frame: the rest waits in the queue, read from
-		 * the file (the only copy on this path). */
-		if (splice_complete(c, fd, hdr, (size_t)h, off + moved, want - (size_t)n) < 0)
-			return -1;
-		moved += want - (size_t)n;
-		break;
-	}
-	if (moved)
-		c->last_io = loop_now(c->env->loop);
-	return (ssize_t)moved;
-}
-
-ssize_t conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len)
-{
-	if (c->state == CONN_DEAD) {
-		errno = ECONNRESET;
-		return -1;
-	}
-	if (c->framer.kind == FRAMING_TPKT)
-		return send_file_spliced(c, fd, off, len);
-	return send_file_raw(c, fd, off, len);
-}
-
 void conn_reply(struct conn *c, const char *status, const char *text, size_t len)
 {
 	/* "OK " or "ERR " (no space before an empty text): no printf on the hot
@@ -417,7 +293,7 @@ void conn_flush(struct conn *c)
 	if (outq_bytes(&c->out)) {
 		ssize_t n = outq_flush(&c->out, c->fd);
 		if (n < 0) {
-			conn_close(c, end_from_errno(errno));
+			conn_close_errno(c, errno);
 			return;
 		}
 		if (n > 0)
@@ -654,7 +530,7 @@ static void conn_read(struct conn *c)
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			conn_close(c, end_from_errno(errno));
+			conn_close_errno(c, errno);
 		return;
 	}
 	if (n == 0) {

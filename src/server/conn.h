@@ -155,7 +155,7 @@ void conn_err(struct conn *c, const char *fmt, ...) __attribute__((format(printf
 void conn_send_blob(struct conn *c, struct blob *b);
 void conn_send_shared(struct conn *c, struct blob *b);
 void conn_send_raw(struct conn *c, const void *data, size_t len);
-/* Sends up to len bytes of the file fd from offset off: sendfile straight to
+/* (conn_file.c) Sends up to len bytes of the file fd from offset off: sendfile straight to
  * the socket in line mode (only once the queue is empty), TPKT frames into the
  * queue in TPKT mode, never past --max-output. Returns the bytes moved, 0 when
  * the socket or the queue is full (called again through the stream's pump
@@ -188,6 +188,8 @@ void conn_flush(struct conn *c);
  * once and is released by the reaper, with the room membership and the memory
  * (the owner's reaper, for each in env->dead: conn_release, then conn_free). */
 void conn_close(struct conn *c, enum conn_end why);
+/* conn_close with the reason a socket errno means (reset, timeout, ...). */
+void conn_close_errno(struct conn *c, int err);
 void conn_close_after_flush(struct conn *c, enum conn_end why);
 /* The reaper's half of closing: releases the stream and leaves the room. */
 void conn_release(struct conn *c);

@@ -8,5 +8,5 @@ UNIT_LIBS_room    = -lcrypto
 UNIT_DEPS_history = history framing line tpkt buf escape timefmt xmalloc
 UNIT_DEPS_store   = store wire args sha256 xmalloc
 UNIT_LIBS_store   = -lcrypto
-UNIT_DEPS_seed    = seed conn room history nick framing line tpkt buf escape log timefmt sha256 args wire loop loop_epoll net xmalloc
+UNIT_DEPS_seed    = seed conn conn_file room history nick framing line tpkt buf escape log timefmt sha256 args wire loop loop_epoll net xmalloc
 UNIT_LIBS_seed    = -lcrypto
