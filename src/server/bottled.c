@@ -127,6 +127,8 @@ enum {
 	OPT_HISTORY_BYTES,
 	OPT_MAX_STORAGE,
 	OPT_SEED_LISTEN,
+	OPT_CLUSTER,
+	OPT_NODE_NAME,
 };
 
 static const struct option long_options[] = {
@@ -147,6 +149,8 @@ static const struct option long_options[] = {
 	{ "max-file-size", required_argument, NULL, OPT_MAX_FILE },
 	{ "partial-ttl", required_argument, NULL, OPT_PARTIAL_TTL },
 	{ "transfer-timeout", required_argument, NULL, OPT_TRANSFER_TIMEOUT },
+	{ "cluster", required_argument, NULL, OPT_CLUSTER },
+	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -208,6 +212,8 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 		cfg->transfer_timeout_s =
 			(unsigned)number_arg("--transfer-timeout", optarg, 0, 1u << 30);
 		break;
+	case OPT_CLUSTER: cfg->cluster_url = optarg; break;
+	case OPT_NODE_NAME: cfg->node_name = optarg; break;
 	case 'v': (*verbosity)++; break;
 	case 'q': *verbosity = -1; break;
 	case 'h': usage(stdout); exit(0);

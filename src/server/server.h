@@ -23,6 +23,9 @@ struct server_config {
 	/* --seed-listen: listeners for the seed's Ruby clients (seed.h) */
 	const char *seed_listen[SERVER_MAX_LISTEN];
 	int nseed_listen;
+	/* --tls-listen: TLS listeners (docs/security.md) */
+	const char *tls_listen[SERVER_MAX_LISTEN];
+	int ntls_listen;
 	const char *dir;
 	size_t max_clients;
 	size_t announce_max;  /* JOIN/LEAVE one by one up to this room size */
@@ -38,6 +41,9 @@ struct server_config {
 	unsigned long long max_file_size; /* 0: no limit */
 	unsigned long long max_storage;   /* files and partials; 0: no limit */
 	unsigned transfer_timeout_s;      /* a transfer moving no byte this long ends; 0: off */
+	/* --cluster redis://HOST:PORT[/PREFIX] (docs/cluster.md); NULL: one node */
+	const char *cluster_url;
+	const char *node_name; /* --node-name; NULL: host name and port */
 };
 
 struct server {
