@@ -61,11 +61,11 @@ $(BUILD):
 	mkdir -p $@
 
 $(BUILD)/bottled: $(call obj,$(SERVER))
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lcrypto -o $@
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lssl -lcrypto -lhiredis -o $@
 
 # GNU readline, not libedit: see the comment at the top of src/client/chat_tty.c.
 $(BUILD)/bottle: $(call obj,$(CLIENT))
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lreadline -lcrypto -lm -o $@
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $^ -lreadline -lssl -lcrypto -lm -o $@
 
 # ---- man pages: scdoc(5) sources in man/ ----
 MANPAGES = $(BUILD)/bottled.8 $(BUILD)/bottle.1

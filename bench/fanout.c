@@ -4,12 +4,17 @@
  *   bench-fanout --port P --proto tpkt|line|redis -n N [--size 64]
  *                [--inflight 64] [--seconds 5] [--max-msgs M] [--pid PID]
  *                [--host 127.0.0.1] [--setup-timeout 120] [--batch 256]
+ *                [--port2 P2]
  *
  * bottled (tpkt, line): every subscriber connects and is greeted; then the
  * publisher connects and SAYs; each subscriber takes "MSG <publisher> <payload>"
  * and skips anything else (JOIN, LEAVE, NICK, replies, new event words).
  * redis: SUBSCRIBE bench / PUBLISH bench <payload>; PUBLISH must report N
  * receivers.
+ *
+ * With --port2, every other subscriber connects there instead (another node of
+ * a bottled cluster): half of the deliveries then cross from the publisher's
+ * node through Redis to the other node.
  *
  * At most --inflight messages are published and not yet delivered to every
  * subscriber. Each payload carries a sequence number, its send time and a
@@ -46,7 +51,8 @@ static struct {
 	int proto; /* enum bench_proto */
 	long n, size, inflight, seconds_ms, max_msgs, setup_ms, batch;
 	long pid;
-} opt = { "127.0.0.1", 0, BP_TPKT, 1, 64, 64, 5000, 1000000000L, 120000, 256, 0 };
+	int port2; /* 0: every subscriber on port */
+} opt = { "127.0.0.1", 0, BP_TPKT, 1, 64, 64, 5000, 1000000000L, 120000, 256, 0, 0 };
 
 static struct peer *subs, pub;
 static int ep;
@@ -62,7 +68,8 @@ static char *msgbuf;
 static void usage(void)
 {
 	fputs("usage: bench-fanout --port P --proto tpkt|line|redis -n N [--size 64]\n"
-	      "       [--inflight 64] [--seconds S | --ms MS] [--max-msgs M] [--pid PID]\n",
+	      "       [--inflight 64] [--seconds S | --ms MS] [--max-msgs M] [--pid PID]\n"
+	      "       [--port2 P2]\n",
 	      stderr);
 	exit(2);
 }
@@ -85,8 +92,10 @@ static void args(int argc, char **argv)
 	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (!bench_target_arg(a, v, &opt.host, &opt.port, &opt.proto) &&
-		    !bench_num_arg(nums, a, v))
+		if (!strcmp(a, "--port2"))
+			opt.port2 = (int)bench_arg_long(a, v, 1, 65535);
+		else if (!bench_target_arg(a, v, &opt.host, &opt.port, &opt.proto) &&
+		         !bench_num_arg(nums, a, v))
 			usage();
 	}
 	if (!opt.port)
@@ -95,11 +104,11 @@ static void args(int argc, char **argv)
 
 /* ---- connections ---- */
 
-static void peer_open(struct peer *p, uint64_t id, size_t incap, size_t outcap)
+static void peer_open(struct peer *p, int port, uint64_t id, size_t incap, size_t outcap)
 {
-	p->fd = bench_connect(opt.host, opt.port);
+	p->fd = bench_connect(opt.host, port);
 	if (p->fd < 0)
-		bench_fail("connect to %s:%d: %s", opt.host, opt.port, strerror(errno));
+		bench_fail("connect to %s:%d: %s", opt.host, port, strerror(errno));
 	bbuf_init(&p->in, incap);
 	bbuf_init(&p->out, outcap);
 	p->state = ST_CONNECTING;
@@ -390,7 +399,8 @@ int main(int argc, char **argv)
 	deadline = bench_now_ns() + (uint64_t)opt.setup_ms * 1000000u;
 	while (ready < opt.n) {
 		while (opened < opt.n && opened - ready < opt.batch) {
-			peer_open(&subs[opened], (uint64_t)opened, 16384, 256);
+			int port = opt.port2 && opened % 2 ? opt.port2 : opt.port;
+			peer_open(&subs[opened], port, (uint64_t)opened, 16384, 256);
 			opened++;
 		}
 		loop_once(50);
@@ -398,7 +408,7 @@ int main(int argc, char **argv)
 			bench_fail("setup: %ld of %ld subscribers ready after %ld s", ready, opt.n,
 			           opt.setup_ms / 1000);
 	}
-	peer_open(&pub, (uint64_t)opt.n, 65536,
+	peer_open(&pub, opt.port, (uint64_t)opt.n, 65536,
 	          (size_t)opt.inflight * ((size_t)opt.size + 64) + 4096);
 	while (pub.state != ST_READY) {
 		loop_once(50);

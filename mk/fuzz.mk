@@ -43,7 +43,8 @@ FUZZ_OPTS    ?= -timeout=10 -rss_limit_mb=2048
 FUZZ_ENV      = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_abort=1 \
                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FUZZ_TARGETS ?= fuzz_server fuzz_tpkt fuzz_line fuzz_framing fuzz_cmd fuzz_names fuzz_client
+FUZZ_TARGETS ?= fuzz_server fuzz_tpkt fuzz_line fuzz_framing fuzz_cmd fuzz_names fuzz_client \
+                fuzz_cluster_event
 
 # What each target links from src/ (compiled with coverage into build-fuzz/obj).
 FUZZ_DEPS_fuzz_tpkt    = tpkt
@@ -54,7 +55,8 @@ FUZZ_DEPS_fuzz_names   = nick wire sha256 args xmalloc
 FUZZ_LIBS_fuzz_names   = -lcrypto
 FUZZ_DEPS_fuzz_client  = client message args utf8 tpkt buf net escape xmalloc
 FUZZ_DEPS_fuzz_server  = $(filter-out bottled,$(SERVER))
-FUZZ_LIBS_fuzz_server  = -lcrypto
+FUZZ_LIBS_fuzz_server  = -lssl -lcrypto -lhiredis
+FUZZ_DEPS_fuzz_cluster_event = cluster_event nick xmalloc
 # Longest input libFuzzer makes: TPKT frames go up to 64 KiB; the server is
 # slower per byte (an UPLOAD with its data is a few KiB).
 FUZZ_MAXLEN  ?= 70000

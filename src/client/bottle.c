@@ -2,6 +2,7 @@
  * table; each subcommand returns the exit status. The chat, -c, rm and mv
  * get a connected client; put, get and ls make their own connections (they
  * reconnect). */
+#include "account.h"
 #include "chat.h"
 #include "chat_once.h"
 #include "chat_script.h"
@@ -17,6 +18,7 @@
 #include "progress.h"
 #include "proto.h"
 #include "ratelimit.h"
+#include "tls_client.h"
 #include "transfer.h"
 
 #include <errno.h>
@@ -41,10 +43,13 @@ struct options {
 	const char *output;  /* get -o PATH */
 	bool force;          /* get --force: replace an existing different file */
 	const char *nick;    /* --nick NAME: asked for right after connecting */
+	const char *user;    /* --user NAME: sign in as (account.h) */
 	struct net_keepalive ka;
 	int timeout_s;
 	int retry_for_s;
 	uint64_t limit_rate; /* bytes per second, 0: none */
+	bool tls;            /* --tls or BOTTLE_TLS=1 (tls_client.h) */
+	const char *tls_ca;  /* --tls-ca FILE: trust only these CAs; implies --tls */
 };
 
 /* A form of the command: "bottle [NAME] ARGS... [HOST[:PORT]]". The address is
@@ -264,10 +269,9 @@ static void usage(FILE *out)
 	/* clang-format off */
 	fprintf(out,
 "\n"
-"Chat and file transfer client for the bottled server. Without a subcommand it\n"
-"joins the chat room (a script when stdin or stdout is not a terminal). The\n"
-"address is the last argument (IPv6 as [::1]:4000, default port %d), else\n"
-"$BOTTLE_SERVER, else %s.\n"
+"Chat and file transfer client for bottled. Without a subcommand it joins the\n"
+"chat room (a script when stdin or stdout is not a terminal). The address is the\n"
+"last argument (port %d if none), else $BOTTLE_SERVER, else %s.\n"
 "\n"
 "Subcommands:\n"
 "  put FILE    upload FILE; the same command again resumes an interrupted one\n"
@@ -279,14 +283,16 @@ static void usage(FILE *out)
 "Options:\n"
 "  -c, --command COMMAND    send one server command, print its reply line\n"
 "      --nick NAME          ask for this nickname right after connecting\n"
+"      --user NAME          sign in to NAME (also BOTTLE_USER, BOTTLE_TOKEN)\n"
 "      --as NAME            put: the name to store the file under\n"
 "  -o, --output PATH        get: where to save the file (a folder: PATH/NAME)\n"
 "  -f, --force              get: replace an existing file that is not the same\n"
 "      --retry-for SECONDS  keep reconnecting this long after a break (%d)\n"
 "      --limit-rate RATE    cap a transfer at RATE bytes/s (500k, 2M)\n"
-"  -k, --keepalive IDLE,INTERVAL,COUNT\n"
-"                           TCP keepalive (default %d,%d,%d: a dead link in %d s)\n"
+"  -k, --keepalive I,N,C    TCP keepalive (default %d,%d,%d: a dead link in %d s)\n"
 "      --timeout SECONDS    give up connecting after this long (default %d)\n"
+"      --tls                TLS (or BOTTLE_TLS=1); pins servers no CA vouches for\n"
+"      --tls-ca FILE        TLS trusting only the CAs in FILE (no pinning)\n"
 "  -h, --help               show this help and exit\n"
 "  -V, --version            show the version and exit\n"
 "\n"
@@ -298,8 +304,7 @@ static void usage(FILE *out)
 	chat_slash_print_names(out);
 	fprintf(out, "\n\n"
 "Exit status: 0 done, 1 ERR or a failed transfer, 2 usage, 3 no connection,\n"
-"75 a transfer's retry window ran out, 130 interrupted.\n"
-"See bottle(1) for the whole manual: man bottle.\n");
+"75 a transfer's retry window ran out, 130 interrupted. See bottle(1).\n");
 	/* clang-format on */
 }
 
@@ -317,12 +322,24 @@ static _Noreturn void usage_error(const char *fmt, ...)
 	exit(BOTTLE_EXIT_USAGE);
 }
 
-enum { OPT_TIMEOUT = 256, OPT_AS, OPT_RETRY_FOR, OPT_LIMIT_RATE, OPT_NICK };
+enum {
+	OPT_TIMEOUT = 256,
+	OPT_AS,
+	OPT_RETRY_FOR,
+	OPT_LIMIT_RATE,
+	OPT_NICK,
+	OPT_TLS,
+	OPT_TLS_CA,
+	OPT_USER
+};
 
 static const struct option long_options[] = {
 	{ "command", required_argument, NULL, 'c' },
 	{ "as", required_argument, NULL, OPT_AS },
 	{ "nick", required_argument, NULL, OPT_NICK },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "tls", no_argument, NULL, OPT_TLS },
+	{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
 	{ "output", required_argument, NULL, 'o' },
 	{ "force", no_argument, NULL, 'f' },
 	{ "retry-for", required_argument, NULL, OPT_RETRY_FOR },
@@ -372,6 +389,12 @@ static void parse_option(struct options *o, int opt)
 		break;
 	case OPT_TIMEOUT: o->timeout_s = timeout_arg(optarg); break;
 	case OPT_AS: o->as = optarg; break;
+	case OPT_TLS: o->tls = true; break;
+	case OPT_TLS_CA:
+		o->tls = true;
+		o->tls_ca = optarg;
+		break;
+	case OPT_USER: o->user = optarg; break;
 	case OPT_NICK:
 		if (nick_check(optarg, strlen(optarg)) != NICK_OK)
 			usage_error("--nick: '%s' is not a nickname: 1-32 letters, digits or _-.[]",
@@ -511,6 +534,15 @@ static void connect_or_exit(struct client *c, const char *addr, const struct opt
 		usage_error("bad server address %s", err);
 	if (client_connect(c, host, port, o->timeout_s * 1000, &o->ka, err) < 0)
 		fatalx(BOTTLE_EXIT_CONN, "%s", err);
+	if (o->tls && tls_client_handshake(c, host, port, o->timeout_s * 1000, err) < 0)
+		fatalx(BOTTLE_EXIT_CONN, "%s", err);
+}
+
+/* BOTTLE_TLS=1 (or yes, true) turns TLS on as --tls does. */
+static bool env_on(const char *v)
+{
+	return v &&
+	       (strcmp(v, "1") == 0 || strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0);
 }
 
 int main(int argc, char **argv)
@@ -526,6 +558,10 @@ int main(int argc, char **argv)
 	log_set_ident("bottle");
 	while ((opt = getopt_long(argc, argv, "c:o:fk:hV", long_options, NULL)) != -1)
 		parse_option(&o, opt);
+	if (o.tls || env_on(getenv("BOTTLE_TLS"))) {
+		o.tls = true;
+		tls_client_setup(o.tls_ca);
+	}
 	char **args = argv + optind;
 	int nargs = argc - optind;
 	const struct subcommand *sc = find_subcommand(&o, nargs, args, &skip);
@@ -542,6 +578,9 @@ int main(int argc, char **argv)
 		client_addr_pick(has_addr ? args[nargs - 1] : NULL, getenv("BOTTLE_SERVER"));
 	if (has_addr)
 		args[--nargs] = NULL; /* argv ends in NULL: so do the names */
+	char why[ACCOUNT_ERR_LEN];
+	if (account_setup(o.user ? o.user : getenv("BOTTLE_USER"), addr, why) < 0)
+		fatalx(BOTTLE_EXIT_USAGE, "%s", why);
 	if (sc->dials) {
 		char host[256], err[NET_ERR_LEN];
 		int port, rc;

@@ -9,6 +9,7 @@
  * with what the room said meanwhile (HISTORY SINCE the last offset seen) and
  * asks "retry? [y/N]" when the window runs out. */
 #include "chat.h"
+#include "account.h"
 #include "chat_slash.h"
 #include "exit_codes.h"
 #include "nick.h"
@@ -116,9 +117,11 @@ static void link_up(void *ctx)
 	ch->cl = link_client(&ch->link);
 	ch->refused = false;
 	/* Speak first (the server picks the framing from the first byte): the
-	 * catch-up, the nickname we had, else a question whose answer nobody shows. */
+	 * catch-up, the nickname we had, else a question whose answer nobody shows.
+	 * An account signs in again first, and its name is its nickname. */
+	account_send(ch->cl);
 	send_offsets(ch);
-	ch->restoring = ch->nick[0] != '\0';
+	ch->restoring = ch->nick[0] != '\0' && !account_name();
 	if (ch->restoring)
 		client_send(ch->cl, "NICK", ch->nick, strlen(ch->nick), CHAT_TAG_RENICK);
 	else
@@ -309,6 +312,11 @@ static void on_greeting(struct chat *ch, const struct client_msg *m)
 		memcpy(to, nick, len);
 		to[len] = '\0';
 	}
+	if (account_name()) { /* the AUTH sent first makes its name ours */
+		nick = account_name();
+		len = strlen(nick);
+		snprintf(ch->nick, sizeof ch->nick, "%s", nick);
+	}
 	if (ch->linked) {
 		if (!ch->restoring)
 			come_back(ch);
@@ -383,9 +391,24 @@ static void on_offsets(struct chat *ch, const struct client_msg *m)
 	}
 }
 
+/* AUTH's reply: the account's name is our nickname, or the chat is over. */
+static void on_auth(struct chat *ch, const struct client_msg *m)
+{
+	char why[ACCOUNT_ERR_LEN];
+	if (account_accepted(m, why)) {
+		snprintf(ch->nick, sizeof ch->nick, "%s", account_name());
+		return;
+	}
+	chat_show_error(ch, "%s", why);
+	ch->status = BOTTLE_EXIT_ERR;
+	ch->done = true;
+}
+
 static void on_reply(struct chat *ch, const struct client_msg *m)
 {
-	if (m->tag == CHAT_TAG_RENICK) {
+	if (m->tag == ACCOUNT_TAG) {
+		on_auth(ch, m);
+	} else if (m->tag == CHAT_TAG_RENICK) {
 		on_renick(ch, m);
 	} else if (m->tag == CHAT_TAG_SETNICK) {
 		on_setnick(ch, m);
@@ -588,6 +611,7 @@ int chat_run(struct client *cl, const struct chat_input *in, const char *addr,
 	 * grace period: speak at once, before setting up the input (a terminal is
 	 * slow to set up under valgrind or on a loaded host). WHO is useful as well;
 	 * OFFSETS does not join, so NICK (or else WHO) does. */
+	account_send(cl); /* AUTH first (account.h) */
 	if (ch.reconnects)
 		chat_send(&ch, "OFFSETS", "on", 2, CHAT_TAG_OFFSETS);
 	if (nick) {

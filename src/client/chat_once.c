@@ -6,6 +6,7 @@
  * goes first and the command only once it is answered OK: a refused name
  * sends nothing else and exits 1. */
 #include "chat_once.h"
+#include "account.h"
 #include "chat.h"
 #include "exit_codes.h"
 
@@ -109,6 +110,13 @@ static void on_message(void *ctx, const struct client_msg *m)
 		print_error("error: server refused the connection: ", m->arg, m->arg_len);
 		o->status = BOTTLE_EXIT_CONN;
 		o->done = true;
+	} else if (m->role == CLIENT_REPLY && m->tag == ACCOUNT_TAG) {
+		char why[ACCOUNT_ERR_LEN];
+		if (!account_accepted(m, why)) {
+			fprintf(stderr, "bottle: %s\n", why);
+			o->status = BOTTLE_EXIT_ERR;
+			o->done = true;
+		}
 	} else if (m->role == CLIENT_REPLY && m->tag == TAG_NICK) {
 		on_nick_reply(o, m);
 	} else if (m->role == CLIENT_REPLY && m->tag == TAG_COMMAND) {
@@ -150,6 +158,8 @@ int chat_once_run(struct client *cl, const char *command, const char *nick)
 	struct once o = { .cl = cl, .command = command, .nick = nick, .status = BOTTLE_EXIT_OK };
 
 	(void)signal(SIGPIPE, SIG_IGN); /* a dead socket is an error, not a kill */
+	/* AUTH first (account.h) */
+	account_send(cl);
 	if (nick)
 		(void)client_send(cl, "NICK", nick, strlen(nick), TAG_NICK);
 	else

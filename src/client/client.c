@@ -58,6 +58,8 @@ void client_attach(struct client *c, int fd, const struct net_keepalive *ka)
 
 void client_close(struct client *c)
 {
+	if (c->io)
+		c->io->close(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -136,8 +138,11 @@ ssize_t client_send_file(struct client *c, int fd, uint64_t off, size_t max)
 
 int client_flush(struct client *c)
 {
-	if (outq_bytes(&c->out) && outq_flush(&c->out, c->fd) < 0) {
-		snprintf(c->error, sizeof c->error, "%s", strerror(errno));
+	if (!outq_bytes(&c->out))
+		return 0;
+	if ((c->io ? c->io->flush(c) : outq_flush(&c->out, c->fd)) < 0) {
+		if (!c->io || errno != EPROTO) /* else the transport said what */
+			snprintf(c->error, sizeof c->error, "%s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -159,11 +164,13 @@ int client_read(struct client *c)
 {
 	if (c->roff < c->rlen)
 		return 1; /* still holding undecoded bytes: decode first */
-	ssize_t n = read(c->fd, c->rbuf, CLIENT_RBUF);
+	ssize_t n =
+		c->io ? c->io->read(c, c->rbuf, CLIENT_RBUF) : read(c->fd, c->rbuf, CLIENT_RBUF);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 1;
-		snprintf(c->error, sizeof c->error, "%s", strerror(errno));
+		if (!c->io || errno != EPROTO) /* else the transport said what */
+			snprintf(c->error, sizeof c->error, "%s", strerror(errno));
 		return -1;
 	}
 	if (n == 0) {

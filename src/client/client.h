@@ -32,8 +32,22 @@ const char *client_addr_pick(const char *arg, const char *env);
  * and ACK rounds); a chat client touches only the pages its messages fill. */
 #define CLIENT_RBUF (1024 * 1024)
 
+struct client;
+
+/* A transport under the connection (TLS: tls_client.c). Without one the
+ * client reads and writes its socket directly; with one these replace read()
+ * and outq_flush, with the same results and errno (EPROTO: a TLS error, whose
+ * text read and flush put in c->error). */
+struct client_io {
+	ssize_t (*read)(struct client *c, void *buf, size_t cap);
+	ssize_t (*flush)(struct client *c); /* writes c->out */
+	void (*close)(struct client *c);    /* frees the transport, before the socket */
+};
+
 struct client {
 	int fd;
+	const struct client_io *io; /* NULL: plain TCP */
+	void *io_data;
 	struct tpkt_decoder dec;
 	struct outq out;
 	unsigned char *rbuf; /* bytes read and not yet decoded: [roff, rlen) */

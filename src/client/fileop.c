@@ -6,6 +6,7 @@
  * with the index of their operation. Names travel as protocol words
  * (wire_names_encode: quoted when they hold spaces). */
 #include "fileop.h"
+#include "account.h"
 #include "chat.h"
 #include "client.h"
 #include "escape.h"
@@ -102,6 +103,15 @@ static void on_reply(struct fileops *f, const struct client_msg *m)
 {
 	if (m->tag == TAG_ROLE) /* "OK files", or an older server's ERR: no matter */
 		return;
+	char why[ACCOUNT_ERR_LEN];
+	if (m->tag == ACCOUNT_TAG && !account_accepted(m, why)) {
+		fprintf(stderr, "bottle: %s\n", why);
+		f->status = BOTTLE_EXIT_ERR;
+		f->done = true;
+		return;
+	}
+	if (m->tag == ACCOUNT_TAG)
+		return;
 	if (m->tag == TAG_QUIT) {
 		f->done = true; /* "OK bye" */
 		return;
@@ -170,6 +180,8 @@ static int run(struct client *cl, struct fileop *ops, int n)
 	struct fileops f = { .cl = cl, .ops = ops, .n = n, .status = BOTTLE_EXIT_OK };
 
 	(void)signal(SIGPIPE, SIG_IGN); /* a dead socket is an error, not a kill */
+	/* AUTH first (account.h) */
+	account_send(cl);
 	(void)client_send(cl, "ROLE", "files", 5, TAG_ROLE); /* TPKT clients speak first */
 	for (int i = 0; i < n; i++)
 		op_send(&f, i);

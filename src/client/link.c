@@ -8,6 +8,7 @@
  * retry window, unless one is open already, and the link dials again when its
  * backoff timer is due, until the window runs out: then WAITING. */
 #include "link.h"
+#include "tls_client.h"
 
 #include <math.h>
 #include <poll.h>
@@ -52,7 +53,7 @@ void link_init(struct link *l, const struct link_config *cfg, const struct link_
 static void drop(struct link *l)
 {
 	net_dial_abort(&l->dial);
-	if (l->st == LINK_UP)
+	if (l->st == LINK_UP || l->st == LINK_HANDSHAKE)
 		client_close(&l->cl);
 }
 
@@ -117,12 +118,41 @@ void link_break(struct link *l, const char *why)
 
 /* ==== dialing ==== */
 
-static void connected(struct link *l)
+static void up(struct link *l)
 {
-	client_attach(&l->cl, net_dial_take(&l->dial), &l->cfg.ka);
 	l->st = LINK_UP;
 	l->reason[0] = '\0';
 	l->ev.up(l->ev.ctx);
+}
+
+/* rc of a TLS handshake step: up, on, or a break (a refused certificate
+ * ends the link: dialing again would only meet it again). */
+static void shaken(struct link *l, int rc, const char *err)
+{
+	if (rc == TLS_CLIENT_DONE) {
+		up(l);
+	} else if (rc == TLS_CLIENT_REFUSED) {
+		l->keep_up = false;
+		link_break(l, err);
+	} else if (rc == TLS_CLIENT_FAILED) {
+		link_break(l, err);
+	}
+}
+
+static void connected(struct link *l)
+{
+	char err[NET_ERR_LEN];
+
+	client_attach(&l->cl, net_dial_take(&l->dial), &l->cfg.ka);
+	if (!tls_client_enabled()) {
+		up(l);
+		return;
+	}
+	l->st = LINK_HANDSHAKE; /* within what is left of the dial's deadline */
+	int rc = tls_client_start(&l->cl, l->host, l->cfg.port, err);
+	if (rc == TLS_CLIENT_MORE)
+		rc = tls_client_step(&l->cl, &l->tls_events, err);
+	shaken(l, rc, err);
 }
 
 /* rc of net_dial_start or net_dial_step. */
@@ -134,6 +164,8 @@ static void dialed(struct link *l, int rc, const char *err)
 		l->st = LINK_DIALING;
 		l->dial_deadline = link_now() + l->cfg.timeout_s;
 	} else {
+		if (l->st != LINK_DIALING) /* connected at once: the handshake's bound */
+			l->dial_deadline = link_now() + l->cfg.timeout_s;
 		connected(l);
 	}
 }
@@ -163,6 +195,10 @@ int link_fd(const struct link *l, short *events)
 		*events = POLLOUT;
 		return l->dial.fd;
 	}
+	if (l->st == LINK_HANDSHAKE) {
+		*events = l->tls_events;
+		return l->cl.fd;
+	}
 	if (l->st != LINK_UP)
 		return -1;
 	*events = POLLIN;
@@ -179,7 +215,7 @@ static int ms_until(double when)
 
 int link_timeout_ms(const struct link *l)
 {
-	if (l->st == LINK_DIALING)
+	if (l->st == LINK_DIALING || l->st == LINK_HANDSHAKE)
 		return ms_until(l->dial_deadline);
 	if (l->st == LINK_BACKOFF)
 		return ms_until(l->next_try);
@@ -194,6 +230,12 @@ void link_step(struct link *l, short revents)
 	if (l->st == LINK_DIALING && (revents || now >= l->dial_deadline)) {
 		int rc = net_dial_step(&l->dial, revents == 0, err);
 		dialed(l, rc, err);
+	} else if (l->st == LINK_HANDSHAKE && revents) {
+		shaken(l, tls_client_step(&l->cl, &l->tls_events, err), err);
+	} else if (l->st == LINK_HANDSHAKE && now >= l->dial_deadline) {
+		snprintf(err, sizeof err, "TLS handshake with %.200s:%d timed out", l->host,
+		         l->cfg.port);
+		link_break(l, err);
 	} else if (l->st == LINK_BACKOFF && now >= l->next_try) {
 		link_open(l);
 	}

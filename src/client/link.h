@@ -44,11 +44,12 @@ struct link_events {
 };
 
 enum link_state {
-	LINK_OFF,     /* never opened, closed, or failed */
-	LINK_DIALING, /* a connect attempt is in progress: poll link_fd for POLLOUT */
-	LINK_UP,      /* connected: the owner talks through link_client */
-	LINK_BACKOFF, /* broken: the next attempt is due at link_timeout_ms */
-	LINK_WAITING, /* gave up: the owner decides */
+	LINK_OFF,       /* never opened, closed, or failed */
+	LINK_DIALING,   /* a connect attempt is in progress: poll link_fd for POLLOUT */
+	LINK_HANDSHAKE, /* connected; the TLS handshake goes on (--tls): poll link_fd */
+	LINK_UP,        /* connected: the owner talks through link_client */
+	LINK_BACKOFF,   /* broken: the next attempt is due at link_timeout_ms */
+	LINK_WAITING,   /* gave up: the owner decides */
 };
 
 struct link {
@@ -58,9 +59,10 @@ struct link {
 	enum link_state st;
 	struct client cl; /* while LINK_UP */
 	struct net_dial dial;
-	double dial_deadline;
-	bool keep_up;    /* breaks are retried (link_keep_up) */
-	double broke_at; /* start of the retry window; < 0: the link works */
+	double dial_deadline; /* bounds the connect and the TLS handshake together */
+	short tls_events;     /* LINK_HANDSHAKE: what the handshake waits for */
+	bool keep_up;         /* breaks are retried (link_keep_up) */
+	double broke_at;      /* start of the retry window; < 0: the link works */
 	int attempts;
 	double next_try;
 	char reason[NET_ERR_LEN]; /* a better why for the next break (link_explain) */

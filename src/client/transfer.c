@@ -6,8 +6,10 @@
  * A break after the transfer began (its first reply) makes the link dial
  * again with backoff until its retry window runs out: then the chat asks the
  * user (io->ask), or it gives up. Before that, a break is the end
- * (TRANSFER_NO_SERVER). ERR replies and local file errors end it at once. */
+ * (TRANSFER_NO_SERVER). ERR replies and local file errors end it at once,
+ * but "ERR busy: ...", which is retried as a break (transfer_refused). */
 #include "transfer.h"
+#include "account.h"
 #include "escape.h"
 #include "kind.h"
 #include "progress.h"
@@ -177,10 +179,19 @@ void transfer_fail(struct transfer *t, const char *fmt, ...)
 	finish(t, TRANSFER_FAILED);
 }
 
+/* "ERR busy: ..." (another node of a cluster is writing this upload's
+ * partial right now) is worth waiting for: the link breaks and dials again
+ * within its retry window, as after a lost connection, even on the first
+ * connection. Any other ERR is the end. */
 void transfer_refused(struct transfer *t, const struct client_msg *m)
 {
 	char text[NET_ERR_LEN];
 	escape_text(text, sizeof text, m->arg, m->arg_len);
+	if (m->arg_len >= strlen(WIRE_BUSY) && memcmp(m->arg, WIRE_BUSY, strlen(WIRE_BUSY)) == 0) {
+		link_keep_up(&t->link, true);
+		link_break(&t->link, text);
+		return;
+	}
 	transfer_fail(t, "%s", text);
 }
 
@@ -244,6 +255,7 @@ static void on_up(void *ctx)
 	struct transfer *t = ctx;
 	struct client *cl = link_client(&t->link);
 
+	account_send(cl); /* AUTH first, on every connection (account.h) */
 	client_send(cl, "ROLE", "files", 5, TAG_ROLE); /* TPKT clients speak first */
 	t->ops->begin(t->k, cl);
 }
@@ -302,6 +314,14 @@ static void on_message(struct transfer *t, const struct client_msg *m)
 	case CLIENT_NOTICE:
 		if (m->role == CLIENT_REPLY && m->tag == TAG_ROLE)
 			break;
+		if (m->role == CLIENT_REPLY && m->tag == ACCOUNT_TAG) {
+			char why[ACCOUNT_ERR_LEN];
+			if (!account_accepted(m, why)) {
+				transfer_say(t, TRANSFER_ERROR, "%s", why);
+				finish(t, TRANSFER_FAILED);
+			}
+			break;
+		}
 		if (!t->ops->message(t->k, m))
 			remember_notice(t, m, "server: ", NET_ERR_LEN - 16);
 		break;

@@ -139,7 +139,7 @@ void outq_append(struct outq *q, const void *data, size_t len)
 }
 
 /* Drops n written bytes from the front of the queue. */
-static void outq_consume(struct outq *q, size_t n)
+void outq_consume(struct outq *q, size_t n)
 {
 	q->bytes -= n;
 	while (n > 0 && q->count) {
@@ -169,6 +169,18 @@ void outq_trim(struct outq *q)
 {
 	if (q->count == 0)
 		outq_reset(q);
+}
+
+int outq_peek(struct outq *q, struct iovec *iov, int max)
+{
+	int n = 0;
+	for (size_t i = 0; i < q->count && n < max; i++, n++) {
+		struct blob *b = *outq_slot(q, i);
+		size_t off = i == 0 ? q->head_off : 0;
+		iov[n].iov_base = b->data + off;
+		iov[n].iov_len = b->len - off;
+	}
+	return n;
 }
 
 ssize_t outq_flush(struct outq *q, int fd)

@@ -48,5 +48,10 @@ void outq_trim(struct outq *q);
 /* Writes as much as the socket takes with writev. Returns bytes written (0 when the
  * socket is full or the queue empty) or -1 with errno on a real error. */
 ssize_t outq_flush(struct outq *q, int fd);
+/* For writers other than writev (TLS, tlsio.h): the unsent front of the queue
+ * as up to max iovecs (returns how many), and dropping the n bytes written. */
+struct iovec;
+int outq_peek(struct outq *q, struct iovec *iov, int max);
+void outq_consume(struct outq *q, size_t n);
 
 #endif

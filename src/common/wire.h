@@ -29,6 +29,9 @@
 #define WIRE_RESERVED_NAME ".bottle"
 /* Where both sides cache a file's digest: an extended attribute. */
 #define WIRE_SHA_XATTR "user.bottle.sha256"
+/* How an ERR that is worth retrying soon begins ("ERR busy: ..."): an upload
+ * whose partial another node is writing right now. */
+#define WIRE_BUSY "busy: "
 
 /* The usage lines: HELP shows them, a malformed command gets "usage: ...". */
 #define WIRE_UPLOAD_USAGE "UPLOAD <name> <size> [<sha256> <token>]"

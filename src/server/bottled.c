@@ -1,8 +1,14 @@
 /* bottled.c - the server's main: options in, a configured server out, run. */
+#include "cluster.h"
+#include "cluster_event.h"
+#include "cluster_url.h"
 #include "log.h"
+#include "perms.h"
+#include "protect.h"
 #include "proto.h"
 #include "server.h"
 #include "size.h"
+#include "users_cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,8 +39,19 @@ static void usage(FILE *out)
 "                             clients (docs/protocol.md, \"The seed dialect\"):\n"
 "                             greeted at once, every frame is a chat message,\n"
 "                             /nick NAME and exit; repeatable (default: none)\n"
+"      --tls-listen HOST:PORT also listen here for TLS: the same protocol inside\n"
+"                             it, both framings (openssl s_client -quiet works as\n"
+"                             a line client); repeatable (default: none)\n"
+"      --tls-cert FILE        the TLS certificate (PEM, chain allowed) ...\n"
+"      --tls-key FILE         ... and its private key; without both, a self-\n"
+"                             signed one is made in DIR/.bottle/tls/ on first\n"
+"                             start and kept; the log shows its fingerprint\n"
+"      --tls-handshake-timeout SECONDS\n"
+"                             close a TLS connection whose handshake is not done\n"
+"                             by then (default 10)\n"
 "  -d, --dir DIR              storage folder, created if missing\n"
-"                             (default " BOTTLE_DEFAULT_DIR ")\n"
+"                             (default " BOTTLE_DEFAULT_DIR "); one server's alone,\n"
+"                             or shared by the nodes of one --cluster prefix\n"
 "      --max-clients N        clients served at once; more get \"ERR server full\"\n"
 "                             (default %d)\n"
 "      --announce-max N       tell each JOIN and LEAVE while the room holds at most\n"
@@ -65,6 +82,34 @@ static void usage(FILE *out)
 "                             end a transfer that moves no byte either way this\n"
 "                             long; its partial stays for resume (default %d;\n"
 "                             0: never)\n"
+"\n"
+"Cluster (docs/cluster.md): nodes that share one chat through Redis.\n"
+"      --cluster redis://HOST:PORT[/PREFIX]\n"
+"                             join the cluster whose keys and channel start with\n"
+"                             PREFIX (default " CLUSTER_PREFIX_DEFAULT ", port 6379); IPv6 as\n"
+"                             [::1]; without Redis the node serves its own room\n"
+"                             and reconnects by itself (default: one node alone)\n"
+"      --node-name NAME       this node's name in the cluster, letters, digits\n"
+"                             and _-.: (default: host name:port)\n"
+"      --cluster-ttl SECONDS  heartbeat and name claims live this long unrefreshed;\n"
+"                             a node silent for about twice this is reported lost\n"
+"                             (default " CLUSTER_TTL_DEFAULT_TEXT ", 1..300)\n"
+"\n"
+"Access (bottled(8), docs/security.md). Without --users or --open, bottled only\n"
+"listens on loopback addresses (protected mode).\n"
+"      --users FILE           accounts: AUTH <name> <token> gives an account's\n"
+"                             permissions and name; SIGHUP reads FILE again\n"
+"      --add-user NAME        with --users: add an account, print its token (the\n"
+"                             last line of stdout, shown once) and exit\n"
+"      --perms PERMS          --add-user's permissions: chat,read,write, any of\n"
+"                             them, all or none (default " USERS_CLI_PERMS ")\n"
+"      --remove-user NAME     with --users: remove an account and exit\n"
+"      --list-users           with --users: list accounts (never tokens), exit\n"
+"      --anonymous PERMS      what a connection may do before AUTH (default: all\n"
+"                             without --users, none with it)\n"
+"      --open                 listen beyond loopback without accounts: anyone may\n"
+"                             do anything\n"
+"      --allow-plaintext-auth accept AUTH without TLS from non-loopback peers\n"
 "  -v, --verbose              log more (repeatable)\n"
 "  -q, --quiet                log only warnings and errors\n"
 "  -h, --help                 show this help and exit\n"
@@ -129,6 +174,19 @@ enum {
 	OPT_SEED_LISTEN,
 	OPT_CLUSTER,
 	OPT_NODE_NAME,
+	OPT_CLUSTER_TTL,
+	OPT_TLS_LISTEN,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_HANDSHAKE_TIMEOUT,
+	OPT_USERS,
+	OPT_ADD_USER,
+	OPT_PERMS,
+	OPT_REMOVE_USER,
+	OPT_LIST_USERS,
+	OPT_ANONYMOUS,
+	OPT_OPEN,
+	OPT_PLAINTEXT_AUTH,
 };
 
 static const struct option long_options[] = {
@@ -151,6 +209,19 @@ static const struct option long_options[] = {
 	{ "transfer-timeout", required_argument, NULL, OPT_TRANSFER_TIMEOUT },
 	{ "cluster", required_argument, NULL, OPT_CLUSTER },
 	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+	{ "cluster-ttl", required_argument, NULL, OPT_CLUSTER_TTL },
+	{ "tls-listen", required_argument, NULL, OPT_TLS_LISTEN },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-handshake-timeout", required_argument, NULL, OPT_TLS_HANDSHAKE_TIMEOUT },
+	{ "users", required_argument, NULL, OPT_USERS },
+	{ "add-user", required_argument, NULL, OPT_ADD_USER },
+	{ "perms", required_argument, NULL, OPT_PERMS },
+	{ "remove-user", required_argument, NULL, OPT_REMOVE_USER },
+	{ "list-users", no_argument, NULL, OPT_LIST_USERS },
+	{ "anonymous", required_argument, NULL, OPT_ANONYMOUS },
+	{ "open", no_argument, NULL, OPT_OPEN },
+	{ "allow-plaintext-auth", no_argument, NULL, OPT_PLAINTEXT_AUTH },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -158,8 +229,63 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Access (docs/security.md): what the options about accounts said. */
+static struct {
+	struct users_cli admin; /* --add-user, --remove-user, --list-users */
+	bool anonymous_given;   /* --anonymous, else a default from --users */
+	bool open;              /* --open: non-loopback listeners without --users */
+} acl;
+
+/* The options about accounts and protected mode; false if opt is another. */
+static bool parse_access_option(struct server_config *cfg, int opt)
+{
+	switch (opt) {
+	case OPT_USERS: cfg->users_file = optarg; return true;
+	case OPT_ADD_USER: acl.admin.add = optarg; return true;
+	case OPT_PERMS: acl.admin.perms = optarg; return true;
+	case OPT_REMOVE_USER: acl.admin.remove = optarg; return true;
+	case OPT_LIST_USERS: acl.admin.list = true; return true;
+	case OPT_ANONYMOUS:
+		if (!perms_parse(optarg, &cfg->anonymous_perms))
+			fatalx(EXIT_USAGE,
+			       "--anonymous: expected chat,read,write (any of them), all or none, "
+			       "got '%s'",
+			       optarg);
+		acl.anonymous_given = true;
+		return true;
+	case OPT_OPEN: acl.open = true; return true;
+	case OPT_PLAINTEXT_AUTH: cfg->allow_plaintext_auth = true; return true;
+	default: return false;
+	}
+}
+
+/* Protected mode: listening beyond loopback needs accounts or an explicit
+ * --open. Guests may do nothing much once there are accounts. */
+static void settle_access(struct server_config *cfg)
+{
+	if (acl.admin.perms && !acl.admin.add)
+		fatalx(EXIT_USAGE, "--perms goes with --add-user");
+	if (cfg->users_file && !acl.anonymous_given)
+		cfg->anonymous_perms = PERM_NONE;
+	if (cfg->users_file || acl.open)
+		return;
+	const char *exposed = protect_exposed(cfg->listen, cfg->nlisten, BOTTLE_DEFAULT_PORT);
+	if (!exposed)
+		exposed = protect_exposed(cfg->seed_listen, cfg->nseed_listen, BOTTLE_DEFAULT_PORT);
+	if (!exposed)
+		exposed = protect_exposed(cfg->tls_listen, cfg->ntls_listen, BOTTLE_DEFAULT_PORT);
+	if (exposed)
+		fatalx(1,
+		       "refusing to listen on %s, which is not a loopback address, without "
+		       "access control: add --users FILE (accounts) or --open (anyone may do "
+		       "anything), or listen on 127.0.0.1",
+		       exposed);
+}
+
 static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 {
+	if (parse_access_option(cfg, opt))
+		return;
 	switch (opt) {
 	case 'l':
 		if (cfg->nlisten == SERVER_MAX_LISTEN)
@@ -212,8 +338,35 @@ static void parse_option(struct server_config *cfg, int opt, int *verbosity)
 		cfg->transfer_timeout_s =
 			(unsigned)number_arg("--transfer-timeout", optarg, 0, 1u << 30);
 		break;
-	case OPT_CLUSTER: cfg->cluster_url = optarg; break;
-	case OPT_NODE_NAME: cfg->node_name = optarg; break;
+	case OPT_CLUSTER: {
+		struct cluster_url url;
+		char why[128];
+		if (cluster_url_parse(optarg, &url, why, sizeof why) < 0)
+			fatalx(EXIT_USAGE, "--cluster: %s, got '%s'", why, optarg);
+		cfg->cluster_url = optarg;
+		break;
+	}
+	case OPT_NODE_NAME:
+		if (!cluster_name_valid(optarg, strlen(optarg)))
+			fatalx(EXIT_USAGE,
+			       "--node-name: 1-%d letters, digits or _-.: expected, got '%s'",
+			       CLUSTER_NAME_MAX, optarg);
+		cfg->node_name = optarg;
+		break;
+	case OPT_CLUSTER_TTL:
+		cfg->cluster_ttl_s = (unsigned)number_arg("--cluster-ttl", optarg, 1, 300);
+		break;
+	case OPT_TLS_LISTEN:
+		if (cfg->ntls_listen == SERVER_MAX_LISTEN)
+			fatalx(EXIT_USAGE, "at most %d --tls-listen addresses", SERVER_MAX_LISTEN);
+		cfg->tls_listen[cfg->ntls_listen++] = optarg;
+		break;
+	case OPT_TLS_CERT: cfg->tls_cert = optarg; break;
+	case OPT_TLS_KEY: cfg->tls_key = optarg; break;
+	case OPT_TLS_HANDSHAKE_TIMEOUT:
+		cfg->tls_handshake_timeout_s =
+			(unsigned)number_arg("--tls-handshake-timeout", optarg, 1, 3600);
+		break;
 	case 'v': (*verbosity)++; break;
 	case 'q': *verbosity = -1; break;
 	case 'h': usage(stdout); exit(0);
@@ -241,8 +394,11 @@ int main(int argc, char **argv)
 		parse_option(&cfg, opt, &verbosity);
 	if (optind < argc)
 		fatalx(EXIT_USAGE, "unexpected argument '%s' (try --help)", argv[optind]);
+	if (users_cli_wanted(&acl.admin))
+		return users_cli_run(cfg.users_file, &acl.admin);
 	if (cfg.nlisten == 0)
 		cfg.listen[cfg.nlisten++] = BOTTLE_DEFAULT_ADDR;
+	settle_access(&cfg);
 	log_set_level(verbosity < 0 ? LOG_WARN : verbosity > 0 ? LOG_DEBUG : LOG_INFO);
 	prepare_dir(cfg.dir);
 	/* Flushed by the loop before it sleeps (log_flush): a busy turn that logs

@@ -1,5 +1,6 @@
 /* cmd.c - parsing and dispatch; the handlers live with what they act on. */
 #include "cmd.h"
+#include "auth.h"
 #include "conn.h"
 #include "escape.h"
 
@@ -59,5 +60,7 @@ void cmd_execute(struct conn *c, const char *line, size_t len)
 		conn_err(c, "%s", cmd_unknown_text(shown, sizeof shown, verb, vlen));
 		return;
 	}
+	if (!auth_permits(c, d)) /* the one place permissions are checked */
+		return;
 	d->fn(c, arg, alen);
 }

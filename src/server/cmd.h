@@ -20,8 +20,8 @@ struct cmd_def {
 /* The command may come first without making a TPKT connection join the room
  * (ROLE, HISTORY, OFFSETS; docs/protocol.md §4). Any other joins it first. */
 #define CMD_BEFORE_JOIN 1u
-/* What a command does, for the permissions that accounts will check (chat,
- * read, write): one place to look them up, none checked yet. */
+/* What a command does, for the permissions accounts have (chat, read,
+ * write; perms.h): cmd_execute checks them (auth_permits) before the handler. */
 #define CMD_CHATS 2u
 #define CMD_READS 4u
 #define CMD_WRITES 8u

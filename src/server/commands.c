@@ -1,9 +1,12 @@
 /* commands.c - the command table and the handlers of the basic and chat
  * commands. Handlers answer through conn_ok/conn_err and never touch sockets. */
+#include "auth.h"
+#include "cluster.h"
 #include "cmd.h"
 #include "conn.h"
 #include "escape.h"
 #include "files.h"
+#include "perms.h"
 #include "room.h"
 #include "timefmt.h"
 #include "tpkt.h"
@@ -187,11 +190,9 @@ static void cmd_offsets(struct conn *c, const char *arg, size_t len)
 	        (unsigned long long)room_last_offset(c->env->room));
 }
 
-static void cmd_nick(struct conn *c, const char *arg, size_t len)
+static void nick_reply(struct conn *c, int result)
 {
-	if (!chatting(c))
-		return;
-	switch (room_rename(c->env->room, &c->member, arg, len)) {
+	switch (result) {
 	case NICK_OK: conn_ok(c, "%s", c->member.nick); break;
 	case NICK_EMPTY: conn_err(c, "nickname required"); break;
 	case ROOM_NICK_TAKEN: conn_err(c, "nickname in use"); break;
@@ -199,6 +200,47 @@ static void cmd_nick(struct conn *c, const char *arg, size_t len)
 		conn_err(c, "invalid nickname: 1-%d letters, digits or _-.[]", NICK_MAX_CHARS);
 		break;
 	}
+}
+
+/* The cluster's answer to a NICK (from a Redis reply): m is looked up again,
+ * so its connection is open; a pause that ran out answered already. */
+static void nick_claimed(struct member *m, enum cluster_claim_result r, const char *nick,
+                         size_t len)
+{
+	struct conn *c = conn_of_member(m);
+	if (!c || !c->paused)
+		return;
+	if (r == CLUSTER_TAKEN) {
+		conn_err(c, "nickname in use");
+	} else { /* claimed, or Redis is away: decided here, claimed when it is back */
+		int st = room_rename(c->env->room, m, nick, len);
+		if (st != NICK_OK && r == CLUSTER_CLAIMED)
+			cluster_unclaim(c->env->cluster, nick, len);
+		nick_reply(c, st);
+	}
+	conn_pause_end(c);
+}
+
+static void nick_unanswered(struct conn *c)
+{
+	conn_err(c, "the cluster did not answer; try again");
+}
+
+static void cmd_nick(struct conn *c, const char *arg, size_t len)
+{
+	if (!chatting(c) || !auth_nick_allowed(c, arg, len))
+		return;
+	struct room *room = c->env->room;
+	struct member *holder = room_holder(room, arg, len);
+	/* In a cluster Redis says first whether the name is free on every node:
+	 * the reply waits for it, and so do the commands behind it. */
+	if (c->env->cluster && nick_check(arg, len) == NICK_OK &&
+	    (!holder || holder == &c->member) &&
+	    cluster_claim(c->env->cluster, &c->member, arg, len, nick_claimed)) {
+		conn_pause(c, CLUSTER_CLAIM_TIMEOUT_MS + 1000, nick_unanswered);
+		return;
+	}
+	nick_reply(c, room_rename(room, &c->member, arg, len));
 }
 
 /* "OK <count> <nick> ...": the count is exact; the list stops where a TPKT
@@ -241,6 +283,8 @@ static void cmd_role(struct conn *c, const char *arg, size_t len)
 		conn_leave_chat(c);
 		conn_ok(c, "files");
 	} else if (len == 4 && strncasecmp(arg, "chat", 4) == 0) {
+		if (!auth_may(c, PERM_CHAT, "ROLE chat"))
+			return;
 		conn_enter_chat(c, true);
 		conn_ok(c, "chat %s", c->member.nick);
 	} else {
@@ -255,18 +299,21 @@ const struct cmd_def cmd_table[] = {
 	{ "EXIT", "EXIT", "the same as QUIT", cmd_quit, 0 },
 	{ "CLOSE", "CLOSE", "the same as QUIT", cmd_quit, 0 },
 	{ "HELP", "HELP [command]", "list the commands, or explain one", cmd_help, 0 },
+	{ "AUTH", "AUTH <name> <token>",
+	  "sign in to an account: its name becomes your nickname, its permissions yours", auth_cmd,
+	  CMD_BEFORE_JOIN },
 	{ "SAY", "SAY <text>", "send the text to everyone else in the room", cmd_say, CMD_CHATS },
 	{ "ME", "ME <action>", "tell the room what you do: the others see ACTION <you> <action>",
 	  cmd_me, CMD_CHATS },
 	{ "TELL", "TELL <nick> <text>", "a private message: only <nick> gets PRIVATE <you> <text>",
 	  cmd_tell, CMD_CHATS },
 	{ "NICK", "NICK <name>", "change your nickname", cmd_nick, CMD_CHATS },
-	{ "WHO", "WHO", "count and list the people in the room", cmd_who, 0 },
+	{ "WHO", "WHO", "count and list the people in the room", cmd_who, CMD_CHATS },
 	{ "HISTORY", "HISTORY [<count>] | HISTORY SINCE <epoch> <offset>",
 	  "the room's last messages again, or those after the last one you saw", cmd_history,
-	  CMD_BEFORE_JOIN },
+	  CMD_BEFORE_JOIN | CMD_CHATS },
 	{ "OFFSETS", "OFFSETS on|off", "room messages come as \"@<offset> MSG ...\"", cmd_offsets,
-	  CMD_BEFORE_JOIN },
+	  CMD_BEFORE_JOIN | CMD_CHATS },
 	{ "ROLE", "ROLE chat|files [<nick>]",
 	  "files: this connection only moves files and is not in the room; chat: it is", cmd_role,
 	  CMD_BEFORE_JOIN },

@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "escape.h"
 #include "log.h"
+#include "perms.h"
 #include "proto.h"
 #include "seed.h"
 #include "xmalloc.h"
@@ -70,8 +71,12 @@ void conn_free(struct conn *c)
 	if (c->framed)
 		framer_free(&c->framer);
 	outq_free(&c->out);
+	if (c->io)
+		c->io->free(c);
 	free(c->held);
 	free(c->credit);
+	free(c->account);
+	free(c->auth_wait);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -122,6 +127,7 @@ void conn_close(struct conn *c, enum conn_end why)
 	c->end = why;
 	loop_timer_stop(c->env->loop, &c->greet_timer);
 	loop_timer_stop(c->env->loop, &c->resume_timer);
+	loop_timer_stop(c->env->loop, &c->pause_timer);
 	loop_unwatch(c->env->loop, c->fd);
 	/* Everything else waits for the reaper: the caller may be a stream, a
 	 * command handler or a broadcast walking the member list right now. */
@@ -291,7 +297,7 @@ void conn_flush(struct conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	if (outq_bytes(&c->out)) {
-		ssize_t n = outq_flush(&c->out, c->fd);
+		ssize_t n = c->io ? c->io->flush(c) : outq_flush(&c->out, c->fd);
 		if (n < 0) {
 			conn_close_errno(c, errno);
 			return;
@@ -339,8 +345,9 @@ void conn_greet(struct conn *c, enum framing_kind kind)
 	}
 	conn_ok(c, "bottled %s ready; type HELP for commands; you are %s", BOTTLE_VERSION,
 	        c->member.nick);
-	/* After the greeting: joining gives a newcomer the room's history. */
-	if (kind == FRAMING_LINE)
+	/* After the greeting: joining gives a newcomer the room's history. Without
+	 * the chat permission it waits, out of the room, for an AUTH that gives it. */
+	if (kind == FRAMING_LINE && (c->perms & PERM_CHAT))
 		room_enter(env->room, &c->member, true);
 	else
 		c->join_pending = true;
@@ -355,11 +362,13 @@ void conn_greet_seed(struct conn *c)
 
 void conn_enter_chat(struct conn *c, bool replay)
 {
-	if (c->state != CONN_OPEN || room_has(&c->member))
+	if (c->state != CONN_OPEN || room_has(&c->member) || !(c->perms & PERM_CHAT))
 		return;
 	if (!c->member.nick[0])
 		room_reserve(c->env->room, &c->member);
 	c->join_pending = false;
+	if (c->env->entering)
+		c->env->entering(c);
 	room_enter(c->env->room, &c->member, replay);
 }
 
@@ -396,6 +405,11 @@ const char *conn_credit(const struct conn *c)
 }
 
 bool conn_in_chat(const struct conn *c) { return room_has(&c->member); }
+
+struct conn *conn_of_member(struct member *m)
+{
+	return m->ops == &conn_member_ops ? container_of(m, struct conn, member) : NULL;
+}
 
 void conn_first_command(struct conn *c)
 {
@@ -446,6 +460,8 @@ static void set_reading(struct conn *c, bool on)
 {
 	int mask = loop_get_mask(c->env->loop, c->fd);
 	loop_set_mask(c->env->loop, c->fd, on ? mask | LOOP_READABLE : mask & ~LOOP_READABLE);
+	if (on && c->io)
+		c->io->resumed(c); /* epoll can't see what TLS decrypted already */
 }
 
 /* Keeps input that arrives while a transfer is busy (hashing, sending) and
@@ -466,6 +482,10 @@ static void conn_feed(struct conn *c, const unsigned char *data, size_t n)
 	if (c->state == CONN_GREETING)
 		conn_greet(c, framing_detect(data[0]));
 	while (off < n && c->state == CONN_OPEN) {
+		if (c->paused) {
+			conn_hold(c, data + off, n - off);
+			break;
+		}
 		const struct conn_stream *stream = c->stream;
 		bool to_stream = stream && stream->wants_input(c);
 		if (stream && !to_stream) {
@@ -520,13 +540,41 @@ static void on_resume(struct loop *loop, struct loop_timer *t, void *data)
 	if (len)
 		conn_feed(c, held, len);
 	free(held);
-	if (c->input_closed && !c->stream)
+	if (c->input_closed && !c->stream && !c->paused) /* a pause comes back here */
 		conn_close_after_flush(c, END_PEER_CLOSED);
+}
+
+static void on_pause_end(struct loop *loop, struct loop_timer *t, void *data)
+{
+	struct conn *c = data;
+	c->paused = false;
+	if (c->state != CONN_OPEN)
+		return;
+	c->pause_then(c);
+	on_resume(loop, t, c); /* the input that waited */
+}
+
+void conn_pause_end(struct conn *c)
+{
+	if (!c->paused)
+		return;
+	c->paused = false;
+	loop_timer_stop(c->env->loop, &c->pause_timer);
+	if (c->state == CONN_OPEN)
+		loop_timer_start(c->env->loop, &c->resume_timer, 0, on_resume, c);
+}
+
+void conn_pause(struct conn *c, uint64_t ms, void (*then)(struct conn *c))
+{
+	c->paused = true;
+	c->pause_then = then;
+	loop_timer_start(c->env->loop, &c->pause_timer, ms, on_pause_end, c);
 }
 
 static void conn_read(struct conn *c)
 {
-	ssize_t n = read(c->fd, c->env->rbuf, c->env->rbuf_size);
+	ssize_t n = c->io ? c->io->read(c, c->env->rbuf, c->env->rbuf_size)
+	                  : read(c->fd, c->env->rbuf, c->env->rbuf_size);
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -540,7 +588,7 @@ static void conn_read(struct conn *c)
 		 * can never finish. */
 		if (conn_streaming(c) && c->stream->wants_input(c)) {
 			conn_close(c, END_PEER_CLOSED);
-		} else if (conn_streaming(c)) {
+		} else if (conn_streaming(c) || c->paused) { /* a pause's reply is owed too */
 			c->input_closed = true;
 			set_reading(c, false);
 		} else {

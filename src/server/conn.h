@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct cluster;
 struct conn;
 struct xfer_env;
 
@@ -38,6 +39,13 @@ struct conn_env {
 	void (*command)(struct conn *c, const char *cmd, size_t len);
 	/* For the transfer commands (xfer.h); conn.c never looks inside. */
 	struct xfer_env *xfer;
+	/* The other nodes (cluster.h), NULL for a single node; conn.c never looks inside. */
+	struct cluster *cluster;
+	/* Accounts and permissions (auth.h); conn.c never looks inside. */
+	struct auth *auth;
+	/* Called just before c enters the room (auth_entering: an account
+	 * takes its name); may be NULL. */
+	void (*entering)(struct conn *c);
 	struct conn_list flush; /* output to write: conn_want_flush adds */
 	struct conn_list dead;  /* closed, waiting to be freed: conn_close adds */
 };
@@ -60,6 +68,20 @@ struct conn_stream {
 	bool (*wants_write)(struct conn *c);
 	/* Frees the stream's state; nothing may be sent from here. */
 	void (*release)(struct conn *c, void *data);
+};
+
+/* A transport between the socket and the connection's bytes (TLS: tls.c).
+ * A connection without one reads, writes and sends files on its socket
+ * directly; with one, these replace read(), outq_flush and conn_send_file's
+ * sendfile, with the same results and errno. */
+struct conn_io {
+	ssize_t (*read)(struct conn *c, void *buf, size_t cap);
+	ssize_t (*flush)(struct conn *c); /* writes c->out */
+	ssize_t (*send_file)(struct conn *c, int fd, uint64_t off, uint64_t len);
+	/* Reading starts again: input may wait inside the transport already. */
+	void (*resumed)(struct conn *c);
+	/* From conn_free: frees the transport's state. */
+	void (*free)(struct conn *c);
 };
 
 enum conn_state {
@@ -99,6 +121,8 @@ struct conn {
 	bool counted;      /* greeted: counts against max_clients until released */
 	bool join_pending; /* TPKT: in the room with its first command (or never) */
 	bool seed;         /* the seed's dialect (seed.h): frames are chat, not commands */
+	bool tls;          /* accepted on a --tls-listen listener (tls.h) */
+	bool loopback;     /* the peer's address is a loopback one (protect.h) */
 	struct outq out;
 	struct member member; /* in the room while OPEN */
 	struct loop_timer greet_timer;
@@ -113,6 +137,15 @@ struct conn {
 	unsigned char *held; /* input that arrived while a stream didn't want it */
 	size_t held_len;
 	struct loop_timer resume_timer;
+	const struct conn_io *io; /* NULL: plain TCP on fd; else TLS (tls.h) */
+	void *io_data;
+	/* Accounts (auth.h): what this connection may do (PERM_*), as whom. */
+	unsigned perms;
+	char *account;   /* NULL: a guest */
+	char *auth_wait; /* a delayed AUTH's account (NULL: it failed) */
+	bool paused;     /* conn_pause: input waits in `held` */
+	struct loop_timer pause_timer;
+	void (*pause_then)(struct conn *c);
 };
 
 struct conn *conn_new(struct conn_env *env, int fd, const struct sockaddr_storage *peer);
@@ -143,6 +176,16 @@ bool conn_speak_for(struct conn *c, const char *nick, size_t len);
 const char *conn_credit(const struct conn *c);
 /* A command other than ROLE arrived: a TPKT connection waiting to join does. */
 void conn_first_command(struct conn *c);
+/* The connection whose room member m is, or NULL (a member of another kind). */
+struct conn *conn_of_member(struct member *m);
+/* Holds c's input for ms (what arrives meanwhile waits, unread), then calls
+ * then(c) and goes on with the input: a failed AUTH's slowed reply (auth.c).
+ * Closing c cancels it; then is never called on a closed connection. */
+void conn_pause(struct conn *c, uint64_t ms, void (*then)(struct conn *c));
+/* Ends a pause early, without calling its `then`: the answer it waited for
+ * came (a name claim in the cluster, commands.c). The input held meanwhile is
+ * taken on the next turn. */
+void conn_pause_end(struct conn *c);
 
 /* Replies: "OK text" / "ERR text" in the connection's framing. */
 void conn_reply(struct conn *c, const char *status, const char *text, size_t len);

@@ -123,6 +123,8 @@ ssize_t conn_send_file(struct conn *c, int fd, uint64_t off, uint64_t len)
 		errno = ECONNRESET;
 		return -1;
 	}
+	if (c->io)
+		return c->io->send_file(c, fd, off, len); /* TLS: tls.c */
 	if (c->framer.kind == FRAMING_TPKT)
 		return send_file_spliced(c, fd, off, len);
 	return send_file_raw(c, fd, off, len);

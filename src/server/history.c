@@ -57,7 +57,25 @@ void history_free(struct history *h)
 uint64_t history_add(struct history *h, const char *word, const char *nick, const char *text,
                      size_t len, const struct timespec *when)
 {
-	uint64_t offset = ++h->last;
+	return history_add_at(h, h->last + 1, word, nick, text, len, when);
+}
+
+void history_reset(struct history *h)
+{
+	while (h->count)
+		drop_oldest(h);
+	h->last = 0;
+}
+
+uint64_t history_add_at(struct history *h, uint64_t offset, const char *word, const char *nick,
+                        const char *text, size_t len, const struct timespec *when)
+{
+	/* Kept offsets stay consecutive (history_since counts on it): after a
+	 * gap, what came before cannot look complete. */
+	if (offset != h->last + 1)
+		while (h->count)
+			drop_oldest(h);
+	h->last = offset;
 	size_t nlen = strlen(nick);
 	/* What its replay costs at most: line mode repeats the head on every line
 	 * ("HISTORY <offset> <time> <word> <nick> "), plus the entry itself. */

@@ -29,7 +29,9 @@ struct room {
 	size_t announce_max;              /* JOIN/LEAVE one by one up to this size */
 	size_t quiet_joins, quiet_leaves; /* counted above it, for PRESENCE */
 	struct history *history;
-	char epoch[17]; /* 16 hex digits, new each run */
+	char epoch[17];        /* 16 hex digits, new each run */
+	struct member *uplink; /* the other nodes (cluster.c), or NULL */
+	uint64_t last_id;      /* members' ids */
 };
 
 struct blob *room_msg_encoded(struct room_msg *msg, enum framing_kind kind, bool offsets)
@@ -175,7 +177,8 @@ static void nick_release(struct room *room, struct member *m)
 
 /* ---- membership ---- */
 
-void room_broadcast(struct room *room, struct member *except, const char *head, size_t hlen,
+/* To the local members only. */
+static void fan_out(struct room *room, struct member *except, const char *head, size_t hlen,
                     const char *body, size_t blen)
 {
 	struct room_msg msg = { .head = head, .hlen = hlen, .body = body, .blen = blen };
@@ -187,12 +190,43 @@ void room_broadcast(struct room *room, struct member *except, const char *head, 
 	room_msg_release(&msg);
 }
 
-static void broadcast_event(struct room *room, struct member *except, const char *fmt,
-                            const char *a, const char *b)
+/* The other nodes hear of what happens here, once; not of what they said. */
+static void tell_uplink(struct room *room, struct member *about, const char *head, size_t hlen,
+                        const char *body, size_t blen)
+{
+	if (!room->uplink || (about && about->remote))
+		return;
+	struct room_msg msg = {
+		.head = head, .hlen = hlen, .body = body, .blen = blen, .about = about
+	};
+	room->uplink->ops->deliver(room->uplink, &msg);
+	room_msg_release(&msg);
+}
+
+void room_broadcast(struct room *room, struct member *except, const char *head, size_t hlen,
+                    const char *body, size_t blen)
+{
+	fan_out(room, except, head, hlen, body, blen);
+	tell_uplink(room, except, head, hlen, body, blen);
+}
+
+void room_set_uplink(struct room *room, struct member *uplink) { room->uplink = uplink; }
+
+void room_set_next_guest(struct room *room, unsigned long n)
+{
+	if (n > room->next_guest)
+		room->next_guest = n;
+}
+
+/* A presence event: to the room (but `except`), and to the uplink as `about`'s. */
+static void presence_event(struct room *room, struct member *except, struct member *about,
+                           bool local, const char *fmt, const char *a, const char *b)
 {
 	char head[2 * NICK_MAX_BYTES + 64];
 	int n = snprintf(head, sizeof head, fmt, a, b);
-	room_broadcast(room, except, head, (size_t)n, "", 0);
+	if (local)
+		fan_out(room, except, head, (size_t)n, "", 0);
+	tell_uplink(room, about, head, (size_t)n, "", 0);
 }
 
 void room_reserve(struct room *room, struct member *m)
@@ -204,6 +238,8 @@ void room_reserve(struct room *room, struct member *m)
 		n = snprintf(guest, sizeof guest, "Guest%lu", room->next_guest++);
 	} while (nick_taken(room, guest, (size_t)n, NULL));
 	nick_claim(room, m, guest, (size_t)n);
+	if (!m->id)
+		m->id = ++room->last_id;
 }
 
 void room_enter(struct room *room, struct member *m, bool replay)
@@ -217,10 +253,10 @@ void room_enter(struct room *room, struct member *m, bool replay)
 	}
 	room->members[room->count++] = m;
 	m->slot = room->count;
-	if (room->count <= room->announce_max)
-		broadcast_event(room, m, "JOIN %s%s", m->nick, "");
-	else
+	bool told = room->count <= room->announce_max;
+	if (!told)
 		room->quiet_joins++;
+	presence_event(room, m, m, told, "JOIN %s%s", m->nick, "");
 	log_info("%s joined (%zu in the room)", m->nick, room->count);
 	if (replay)
 		room_replay_last(room, m, SIZE_MAX);
@@ -239,10 +275,10 @@ void room_step_out(struct room *room, struct member *m, const char *reason)
 		room->members[i] = room->members[--room->count];
 		room->members[i]->slot = i + 1;
 		m->slot = 0;
-		if (before <= room->announce_max)
-			broadcast_event(room, NULL, "LEAVE %s %s", m->nick, reason);
-		else
+		bool told = before <= room->announce_max;
+		if (!told)
 			room->quiet_leaves++;
+		presence_event(room, NULL, m, told, "LEAVE %s %s", m->nick, reason);
 		log_info("%s left: %s (%zu in the room)", m->nick, reason, room->count);
 	}
 }
@@ -266,7 +302,7 @@ void room_presence_flush(struct room *room)
 	int n = snprintf(head, sizeof head, "PRESENCE %zu +%zu -%zu", room->count,
 	                 room->quiet_joins, room->quiet_leaves);
 	room->quiet_joins = room->quiet_leaves = 0;
-	room_broadcast(room, NULL, head, (size_t)n, "", 0);
+	fan_out(room, NULL, head, (size_t)n, "", 0); /* each node counts its own */
 }
 
 int room_rename(struct room *room, struct member *m, const char *nick, size_t len)
@@ -280,8 +316,8 @@ int room_rename(struct room *room, struct member *m, const char *nick, size_t le
 	memcpy(old, m->nick, sizeof old);
 	nick_release(room, m);
 	nick_claim(room, m, nick, len);
-	if (strcmp(old, m->nick) != 0) {
-		broadcast_event(room, m, "NICK %s %s", old, m->nick);
+	if (m->slot && strcmp(old, m->nick) != 0) { /* a reserved name changes unseen */
+		presence_event(room, m, m, true, "NICK %s %s", old, m->nick);
 		log_info("%s is now known as %s", old, m->nick);
 	}
 	return NICK_OK;
@@ -293,7 +329,12 @@ static void room_post(struct room *room, struct member *from, const char *word, 
 {
 	char head[WIRE_EVENT_HEAD_MAX];
 	struct timespec now;
+	int how = ROOM_POST_HERE;
 
+	if (room->uplink && !from->remote && room->uplink->ops->post)
+		how = room->uplink->ops->post(room->uplink, from, word, text, len);
+	if (how == ROOM_POST_TAKEN)
+		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	/* "MSG <nick> ": the only printf of a chat message's hot path is this one. */
 	int n = snprintf(head, sizeof head, "%s %s ", word, from->nick);
@@ -302,13 +343,18 @@ static void room_post(struct room *room, struct member *from, const char *word, 
 		.hlen = (size_t)n,
 		.body = text,
 		.blen = len,
-		.offset = history_add(room->history, word, from->nick, text, len, &now),
+		.offset = how == ROOM_POST_LOCAL
+		                  ? 0
+		                  : history_add(room->history, word, from->nick, text, len, &now),
+		.about = from,
 	};
 	for (size_t i = 0; i < room->count; i++) {
 		struct member *m = room->members[i];
 		if (m != from)
 			m->ops->deliver(m, &msg);
 	}
+	if (room->uplink && !from->remote && how == ROOM_POST_HERE)
+		room->uplink->ops->deliver(room->uplink, &msg);
 	room_msg_release(&msg);
 	/* The console shows the chat (the seed's server prints every message);
 	 * with -q it costs nothing. */
@@ -322,6 +368,52 @@ static void room_post(struct room *room, struct member *from, const char *word, 
 	}
 }
 
+void room_post_at(struct room *room, uint64_t except_id, const char *word, const char *nick,
+                  const char *text, size_t len, uint64_t offset, const struct timespec *when)
+{
+	char head[WIRE_EVENT_HEAD_MAX];
+
+	if (offset <= history_last(room->history))
+		return; /* had it already */
+	int n = snprintf(head, sizeof head, "%s %s ", word, nick);
+	struct room_msg msg = {
+		.head = head,
+		.hlen = (size_t)n,
+		.body = text,
+		.blen = len,
+		.offset = history_add_at(room->history, offset, word, nick, text, len, when),
+	};
+	for (size_t i = 0; i < room->count; i++) {
+		struct member *m = room->members[i];
+		if (m->remote || !except_id || m->id != except_id)
+			m->ops->deliver(m, &msg);
+	}
+	room_msg_release(&msg);
+	if (log_get_level() >= LOG_INFO) {
+		char shown[1024];
+		escape_text(shown, sizeof shown, text, len);
+		if (strcmp(word, "ACTION") == 0)
+			log_info("* %s %s", nick, shown);
+		else
+			log_info("%s: %s", nick, shown);
+	}
+}
+
+void room_keep_at(struct room *room, uint64_t offset, const char *word, const char *nick,
+                  const char *text, size_t len, const struct timespec *when)
+{
+	if (offset > history_last(room->history))
+		(void)history_add_at(room->history, offset, word, nick, text, len, when);
+}
+
+void room_set_epoch(struct room *room, const char *epoch)
+{
+	if (strcmp(room->epoch, epoch) == 0)
+		return;
+	snprintf(room->epoch, sizeof room->epoch, "%s", epoch);
+	history_reset(room->history);
+}
+
 void room_say(struct room *room, struct member *from, const char *text, size_t len)
 {
 	room_post(room, from, "MSG", text, len);
@@ -330,6 +422,35 @@ void room_say(struct room *room, struct member *from, const char *text, size_t l
 void room_action(struct room *room, struct member *from, const char *text, size_t len)
 {
 	room_post(room, from, "ACTION", text, len);
+}
+
+struct member *room_holder(struct room *room, const char *nick, size_t nlen)
+{
+	char key[NICK_MAX_BYTES + 1];
+
+	if (nick_check(nick, nlen) != NICK_OK)
+		return NULL;
+	nick_fold(nick, nlen, key);
+	struct nick_entry *e = *nick_slot(room, key);
+	return e ? e->member : NULL;
+}
+
+void room_rename_guest(struct room *room, struct member *m)
+{
+	char guest[32], old[NICK_MAX_BYTES + 1];
+	int n;
+
+	do {
+		n = snprintf(guest, sizeof guest, "Guest%lu", room->next_guest++);
+	} while (nick_taken(room, guest, (size_t)n, NULL));
+	memcpy(old, m->nick, sizeof old);
+	nick_release(room, m);
+	nick_claim(room, m, guest, (size_t)n);
+	if (m->slot) {
+		/* m learns it too */
+		presence_event(room, NULL, m, true, "NICK %s %s", old, m->nick);
+		log_info("%s is now known as %s", old, m->nick);
+	}
 }
 
 struct member *room_find(struct room *room, const char *nick, size_t nlen)
@@ -352,8 +473,10 @@ bool room_tell(struct room *room, struct member *from, const char *nick, size_t 
 	if (!to)
 		return false;
 	int n = snprintf(head, sizeof head, "PRIVATE %s ", from->nick);
-	struct room_msg msg = { .head = head, .hlen = (size_t)n, .body = text, .blen = len };
-	to->ops->deliver(to, &msg);
+	struct room_msg msg = {
+		.head = head, .hlen = (size_t)n, .body = text, .blen = len, .about = from
+	};
+	to->ops->deliver(to, &msg); /* a remote member's goes to its node */
 	room_msg_release(&msg);
 	log_debug("%s told %s %zu bytes", from->nick, to->nick, len);
 	return true;

@@ -4,6 +4,7 @@
  * second vocabulary. Texts are exact bytes, as for every TPKT member. */
 #include "seed.h"
 #include "args.h"
+#include "auth.h"
 #include "conn.h"
 #include "framing.h"
 #include "nick.h"
@@ -170,7 +171,11 @@ static void seed_rename(struct conn *c, const char *name, size_t len)
 		answer(c, "Nickname can not be empty.", "", 0);
 		return;
 	}
-	switch (room_rename(c->env->room, &c->member, name, len)) {
+	/* An account's name is taken, whoever holds it now. */
+	int st = auth_name_reserved(c, name, len)
+	                 ? ROOM_NICK_TAKEN
+	                 : room_rename(c->env->room, &c->member, name, len);
+	switch (st) {
 	case NICK_OK: answer(c, "You are now: ", c->member.nick, strlen(c->member.nick)); break;
 	case ROOM_NICK_TAKEN:
 		snprintf(text, sizeof text, "Nickname %.*s is taken; pick another.", (int)len,
@@ -191,7 +196,10 @@ void seed_frame(struct conn *c, const char *text, size_t len)
 	size_t n = len;
 
 	strip(&t, &n);
-	if (n == 4 && strncasecmp(t, "exit", 4) == 0) {
+	if (!conn_in_chat(c) && !(n == 4 && strncasecmp(t, "exit", 4) == 0)) {
+		/* Guests may not chat here (--users), and the dialect cannot AUTH. */
+		answer(c, "Not sent: this server lets only accounts chat.", "", 0);
+	} else if (n == 4 && strncasecmp(t, "exit", 4) == 0) {
 		char bye[NICK_MAX_BYTES + 8];
 		snprintf(bye, sizeof bye, "Bye, %s.", c->member.nick);
 		answer(c, bye, "", 0);

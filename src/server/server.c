@@ -1,9 +1,14 @@
 /* server.c - listeners, accept, the connection table, and what happens between
  * events: flushing output, reaping closed connections, timeouts, shutdown. */
 #include "server.h"
+#include "auth.h"
+#include "cluster.h"
 #include "cmd.h"
+#include "folder.h"
 #include "log.h"
+#include "perms.h"
 #include "proto.h"
+#include "tls.h"
 #include "xfer.h"
 #include "xmalloc.h"
 
@@ -40,6 +45,8 @@ void server_config_defaults(struct server_config *cfg)
 		                                 BOTTLE_DEFAULT_KEEPCNT };
 	cfg->partial_ttl_s = BOTTLE_DEFAULT_PARTIAL_TTL;
 	cfg->transfer_timeout_s = BOTTLE_DEFAULT_TRANSFER_TIMEOUT;
+	cfg->tls_handshake_timeout_s = 10;
+	cfg->anonymous_perms = PERM_ALL; /* no accounts: anyone may do anything */
 }
 
 /* ---- startup ---- */
@@ -59,16 +66,17 @@ static rlim_t raise_fd_limit(void)
 	return rl.rlim_cur;
 }
 
-static void listen_one(struct server *srv, const char *where, bool seed)
+static void listen_one(struct server *srv, const char *where, enum server_listener kind)
 {
+	static const char *const option[] = { "--listen", "--seed-listen", "--tls-listen" };
 	char host[256], err[NET_ERR_LEN];
 	int port, fd;
 
 	if (net_split_hostport(where, BOTTLE_DEFAULT_PORT, host, sizeof host, &port, err) < 0)
-		fatalx(2, "%s %s", seed ? "--seed-listen" : "--listen", err);
+		fatalx(2, "%s %s", option[kind], err);
 	if ((fd = net_listen(host, port, 511, err)) < 0)
 		fatalx(1, "%s", err);
-	srv->listen_seed[srv->nlisten] = seed;
+	srv->listen_kind[srv->nlisten] = kind;
 	srv->listen_fds[srv->nlisten++] = fd;
 }
 
@@ -77,9 +85,11 @@ static void listen_all(struct server *srv)
 	char addr[NET_ADDR_LEN];
 
 	for (int i = 0; i < srv->cfg.nlisten; i++)
-		listen_one(srv, srv->cfg.listen[i], false);
+		listen_one(srv, srv->cfg.listen[i], LISTENER_PLAIN);
 	for (int i = 0; i < srv->cfg.nseed_listen; i++)
-		listen_one(srv, srv->cfg.seed_listen[i], true);
+		listen_one(srv, srv->cfg.seed_listen[i], LISTENER_SEED);
+	for (int i = 0; i < srv->cfg.ntls_listen; i++)
+		listen_one(srv, srv->cfg.tls_listen[i], LISTENER_TLS);
 	/* Logged only once all are bound, so a failure is the one line printed. */
 	log_info("bottled %s starting (pid %ld, storage %s)", BOTTLE_VERSION, (long)getpid(),
 	         srv->cfg.dir);
@@ -89,7 +99,10 @@ static void listen_all(struct server *srv)
 		         (unsigned long long)used, srv->cfg.max_storage);
 	for (int i = 0; i < srv->nlisten; i++)
 		log_info("listening on %s%s", net_local_text(srv->listen_fds[i], addr),
-		         srv->listen_seed[i] ? " for the seed's clients (--seed-listen)" : "");
+		         srv->listen_kind[i] == LISTENER_SEED
+		                 ? " for the seed's clients (--seed-listen)"
+		         : srv->listen_kind[i] == LISTENER_TLS ? " for TLS (--tls-listen)"
+		                                               : "");
 }
 
 /* SIGINT and SIGTERM arrive as readable bytes on a signalfd, inside the loop. */
@@ -99,6 +112,7 @@ static int open_signal_fd(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP); /* read the users file again */
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	(void)signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -109,6 +123,7 @@ static int open_signal_fd(void)
 
 static void on_accept(struct loop *loop, int fd, void *data, int mask);
 static void on_accept_seed(struct loop *loop, int fd, void *data, int mask);
+static void on_accept_tls(struct loop *loop, int fd, void *data, int mask);
 static void on_signal(struct loop *loop, int fd, void *data, int mask);
 static void on_tick(struct loop *loop, struct loop_timer *t, void *data);
 static void before_sleep(struct loop *loop, void *data);
@@ -127,14 +142,7 @@ struct server *server_new(const struct server_config *cfg)
 	room_set_history(srv->room, cfg->history,
 	                 cfg->history_bytes < cfg->max_output / 2 ? cfg->history_bytes
 	                                                          : cfg->max_output / 2);
-	long holder;
-	if (!(srv->store = store_open(cfg->dir, &holder)) && errno == EBUSY)
-		fatalx(1,
-		       "storage folder %s is in use by another bottled (pid %ld); "
-		       "give each server its own --dir",
-		       cfg->dir, holder);
-	if (!srv->store)
-		fatal(1, "cannot open storage folder %s", cfg->dir);
+	srv->store = folder_open(cfg);
 	srv->xfer = (struct xfer_env){
 		.loop = srv->loop,
 		.store = srv->store,
@@ -154,14 +162,49 @@ struct server *server_new(const struct server_config *cfg)
 		.max_output = cfg->max_output,
 		.command = cmd_execute,
 		.xfer = &srv->xfer,
+		.auth = srv->auth =
+			auth_new(cfg->users_file, cfg->anonymous_perms, cfg->allow_plaintext_auth),
+		.entering = auth_entering,
 	};
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* Signals first: once "listening on" is logged, a SIGTERM must mean a clean stop. */
 	srv->signal_fd = open_signal_fd();
+	if (!cfg->tls_cert != !cfg->tls_key)
+		fatalx(2,
+		       "give both --tls-cert and --tls-key, or neither for a self-signed certificate");
+	if (cfg->ntls_listen)
+		srv->tls = tls_server_new(&(struct tls_config){
+			.dir = cfg->dir,
+			.cert = cfg->tls_cert,
+			.key = cfg->tls_key,
+			.handshake_ms = cfg->tls_handshake_timeout_s * 1000,
+			.greeting_ms = cfg->greeting_ms,
+		});
+	else if (cfg->tls_cert || cfg->tls_key)
+		fatalx(2, "--tls-cert and --tls-key are for --tls-listen, which is not given");
 	listen_all(srv);
+	if (cfg->cluster_url) {
+		struct cluster_config cc = {
+			.url = cfg->cluster_url,
+			.node_name = cfg->node_name,
+			.listen_fd = srv->nlisten ? srv->listen_fds[0] : -1,
+			.ttl_s = cfg->cluster_ttl_s,
+			.history = cfg->history,
+		};
+		srv->env.cluster = srv->cluster = cluster_new(srv->loop, srv->room, &cc);
+		/* Its partials' owner records name the node as the cluster does
+		 * (the name part of "<name>~<run>"), default name included. */
+		const char *id = cluster_node_id(srv->cluster);
+		char name[256];
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(id, "~"), id);
+		store_set_node(srv->store, name);
+	}
 	for (int i = 0; i < srv->nlisten; i++)
 		loop_watch(srv->loop, srv->listen_fds[i], LOOP_READABLE,
-		           srv->listen_seed[i] ? on_accept_seed : on_accept, srv);
+		           srv->listen_kind[i] == LISTENER_SEED  ? on_accept_seed
+		           : srv->listen_kind[i] == LISTENER_TLS ? on_accept_tls
+		                                                 : on_accept,
+		           srv);
 	loop_watch(srv->loop, srv->signal_fd, LOOP_READABLE, on_signal, srv);
 	loop_timer_start(srv->loop, &srv->tick, SERVER_TICK_MS, on_tick, srv);
 	loop_set_before_sleep(srv->loop, before_sleep, srv);
@@ -183,7 +226,10 @@ void server_free(struct server *srv)
 	close(srv->signal_fd);
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
+	cluster_free(srv->cluster); /* after the local members left, before the room */
 	room_free(srv->room);
+	tls_server_free(srv->tls);
+	auth_free(srv->auth);
 	store_close(srv->store);
 	loop_free(srv->loop);
 	free(srv->conns);
@@ -227,13 +273,16 @@ static void shed_connection(struct server *srv, int lfd)
 	log_warn("out of file descriptors: refused a connection");
 }
 
-/* seed: from a --seed-listen listener, greeted at once in the seed's dialect;
- * otherwise greeted by its first byte or the grace period. */
+/* From a --seed-listen listener: greeted at once in the seed's dialect; from
+ * a --tls-listen one: a TLS handshake first (tls.h); otherwise greeted by its
+ * first byte or the grace period. */
 static struct conn *adopt(struct server *srv, int fd, const struct sockaddr_storage *peer,
-                          bool seed)
+                          enum server_listener kind)
 {
+	bool seed = kind == LISTENER_SEED;
 	struct conn *c = conn_new(&srv->env, fd, peer);
 
+	auth_adopt(srv->auth, c, peer); /* a guest's permissions */
 	if (net_set_keepalive(fd, &srv->cfg.keepalive) < 0)
 		log_warn("%s: cannot set keepalive: %s", c->peer, strerror(errno));
 	/* Output is already batched per loop turn; Nagle would only hold a reply
@@ -247,26 +296,32 @@ static struct conn *adopt(struct server *srv, int fd, const struct sockaddr_stor
 	table_add(srv, c);
 	log_info("connect %s (%zu client%s)%s", c->peer, srv->nconns, srv->nconns == 1 ? "" : "s",
 	         seed ? " in the seed dialect" : "");
-	if (seed)
+	if (seed) {
 		conn_greet_seed(c);
-	else
+	} else if (kind == LISTENER_TLS) {
+		if (tls_server_adopt(srv->tls, c) < 0) {
+			log_warn("%s: cannot start TLS: %s", c->peer, strerror(errno));
+			conn_close(c, END_ERROR);
+		}
+	} else {
 		loop_timer_start(srv->loop, &c->greet_timer, srv->cfg.greeting_ms,
 		                 conn_on_greeting_timer, c);
+	}
 	return c;
 }
 
 struct conn *server_adopt(struct server *srv, int fd, const struct sockaddr_storage *peer)
 {
-	return adopt(srv, fd, peer, false);
+	return adopt(srv, fd, peer, LISTENER_PLAIN);
 }
 
-static void accept_from(struct server *srv, int lfd, bool seed)
+static void accept_from(struct server *srv, int lfd, enum server_listener kind)
 {
 	for (int i = 0; i < SERVER_ACCEPTS_PER_EVENT && !srv->stopping; i++) {
 		struct sockaddr_storage peer;
 		int fd = net_accept(lfd, &peer);
 		if (fd >= 0) {
-			adopt(srv, fd, &peer, seed);
+			adopt(srv, fd, &peer, kind);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE)
@@ -282,14 +337,21 @@ static void on_accept(struct loop *loop, int lfd, void *data, int mask)
 {
 	(void)loop;
 	(void)mask;
-	accept_from(data, lfd, false);
+	accept_from(data, lfd, LISTENER_PLAIN);
 }
 
 static void on_accept_seed(struct loop *loop, int lfd, void *data, int mask)
 {
 	(void)loop;
 	(void)mask;
-	accept_from(data, lfd, true);
+	accept_from(data, lfd, LISTENER_SEED);
+}
+
+static void on_accept_tls(struct loop *loop, int lfd, void *data, int mask)
+{
+	(void)loop;
+	(void)mask;
+	accept_from(data, lfd, LISTENER_TLS);
 }
 
 /* ---- between events ---- */
@@ -417,9 +479,17 @@ static void on_signal(struct loop *loop, int fd, void *data, int mask)
 {
 	(void)loop;
 	(void)mask;
+	struct server *srv = data;
 	struct signalfd_siginfo si;
-	if (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
-		server_begin_stop(data, strsignal((int)si.ssi_signo));
+	if (read(fd, &si, sizeof si) != (ssize_t)sizeof si)
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		auth_reload(srv->auth);
+		for (size_t i = 0; i < srv->nconns; i++)
+			auth_refresh(srv->conns[i]);
+		return;
+	}
+	server_begin_stop(srv, strsignal((int)si.ssi_signo));
 }
 
 int server_run(struct server *srv)

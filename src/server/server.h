@@ -17,6 +17,13 @@
 #define SERVER_MAX_LISTEN 16
 #define SERVER_READ_CHUNK (64 * 1024)
 
+/* What a listener's connections speak. */
+enum server_listener {
+	LISTENER_PLAIN, /* --listen */
+	LISTENER_SEED,  /* --seed-listen (seed.h) */
+	LISTENER_TLS,   /* --tls-listen (tls.h) */
+};
+
 struct server_config {
 	const char *listen[SERVER_MAX_LISTEN];
 	int nlisten;
@@ -26,6 +33,8 @@ struct server_config {
 	/* --tls-listen: TLS listeners (docs/security.md) */
 	const char *tls_listen[SERVER_MAX_LISTEN];
 	int ntls_listen;
+	const char *tls_cert, *tls_key;   /* NULL: a self-signed one in DIR/.bottle/tls/ */
+	unsigned tls_handshake_timeout_s; /* a TLS handshake not done by then is cut */
 	const char *dir;
 	size_t max_clients;
 	size_t announce_max;  /* JOIN/LEAVE one by one up to this room size */
@@ -43,14 +52,20 @@ struct server_config {
 	unsigned transfer_timeout_s;      /* a transfer moving no byte this long ends; 0: off */
 	/* --cluster redis://HOST:PORT[/PREFIX] (docs/cluster.md); NULL: one node */
 	const char *cluster_url;
-	const char *node_name; /* --node-name; NULL: host name and port */
+	const char *node_name;  /* --node-name; NULL: host name and port */
+	unsigned cluster_ttl_s; /* --cluster-ttl: heartbeat and name claims (cluster.h) */
+	/* Accounts (auth.h, docs/security.md) */
+	const char *users_file;    /* --users FILE; NULL: everyone is a guest */
+	unsigned anonymous_perms;  /* --anonymous: a guest's PERM_* (perms.h) */
+	bool allow_plaintext_auth; /* AUTH over plaintext from other hosts too */
 };
 
 struct server {
 	struct server_config cfg;
 	struct loop *loop;
-	int listen_fds[2 * SERVER_MAX_LISTEN]; /* --listen ones, then --seed-listen ones */
-	bool listen_seed[2 * SERVER_MAX_LISTEN];
+	/* --listen ones, then --seed-listen ones, then --tls-listen ones */
+	int listen_fds[3 * SERVER_MAX_LISTEN];
+	enum server_listener listen_kind[3 * SERVER_MAX_LISTEN];
 	int nlisten;
 	int signal_fd;
 	struct conn **conns; /* every live connection */
@@ -58,6 +73,9 @@ struct server {
 	int spare_fd; /* released to shed a client when out of fds */
 	struct room *room;
 	struct store *store;
+	struct tls_server *tls;  /* NULL without --tls-listen */
+	struct auth *auth;       /* accounts and permissions */
+	struct cluster *cluster; /* NULL without --cluster */
 	struct conn_env env;  /* what connections see: loop, room, limits, flush and dead lists */
 	struct xfer_env xfer; /* what the transfer commands see: store, limits */
 	struct loop_timer tick;

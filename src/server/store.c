@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -22,7 +21,9 @@
 struct store {
 	int dirfd;  /* DIR */
 	int partfd; /* DIR/.bottle/partial */
-	int lockfd; /* DIR/.bottle/lock, flock()ed while we run */
+	int lockfd; /* DIR/.bottle/lock, locked while we run (storelock.h) */
+	/* What the owner records of our partials say (storelock_whoami). */
+	char owner[STORELOCK_OWNER_MAX];
 };
 
 static int open_dir_at(int at, const char *path, bool create)
@@ -33,41 +34,16 @@ static int open_dir_at(int at, const char *path, bool create)
 }
 
 /* Two servers writing one folder would resume each other's partials with
- * different bytes: the first to start holds an exclusive lock on it, and the
- * lock file names its pid for the error the second one prints. */
-static int lock_dir(int dirfd, long *holder)
+ * different bytes, unless they are nodes of one cluster, which lock each
+ * partial they write (store_partial_open). */
+struct store *store_open(const char *dir, const char *cluster, struct storelock_holder *holder)
 {
-	int fd = openat(dirfd, STORE_LOCK, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		char text[24] = "";
-		int saved = errno == EWOULDBLOCK ? EBUSY : errno;
-		ssize_t n = pread(fd, text, sizeof text - 1, 0);
-		*holder = n > 0 ? strtol(text, NULL, 10) : 0;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	char pid[24];
-	int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
-		int saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-struct store *store_open(const char *dir, long *holder)
-{
-	*holder = 0;
+	*holder = (struct storelock_holder){ 0 };
 	int dirfd = open_dir_at(AT_FDCWD, dir, true);
 	if (dirfd < 0)
 		return NULL;
 	int metafd = open_dir_at(dirfd, STORE_META_DIR, true);
-	int lockfd = metafd < 0 ? -1 : lock_dir(dirfd, holder);
+	int lockfd = metafd < 0 ? -1 : storelock_folder(dirfd, STORE_LOCK, cluster, holder);
 	int partfd = lockfd < 0 ? -1 : open_dir_at(dirfd, STORE_PARTIAL_DIR, true);
 	int saved = errno;
 	if (metafd >= 0)
@@ -83,8 +59,11 @@ struct store *store_open(const char *dir, long *holder)
 	st->dirfd = dirfd;
 	st->partfd = partfd;
 	st->lockfd = lockfd;
+	storelock_whoami(NULL, st->owner);
 	return st;
 }
+
+void store_set_node(struct store *st, const char *node) { storelock_whoami(node, st->owner); }
 
 void store_close(struct store *st)
 {
@@ -292,8 +271,85 @@ static int meta_write(struct store *st, const char *id, const char *meta)
 	return rc;
 }
 
+/* The owner record beside a locked partial, ID.owner: who to name when
+ * another upload asks for it. Best effort: the lock is what counts. */
+static void owner_write(struct store *st, const char *id)
+{
+	char path[WIRE_TOKEN_MAX + 8];
+	partial_path(path, sizeof path, id, "owner");
+	int fd = open_beneath(st->partfd, path, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	if (fd < 0)
+		return;
+	size_t len = strlen(st->owner);
+	if (write(fd, st->owner, len) != (ssize_t)len)
+		(void)ftruncate(fd, 0); /* better no name than half of one */
+	close(fd);
+}
+
+static void owner_read(struct store *st, const char *id, char out[STORELOCK_OWNER_MAX])
+{
+	char path[WIRE_TOKEN_MAX + 8];
+	partial_path(path, sizeof path, id, "owner");
+	int fd = open_beneath(st->partfd, path, O_RDONLY, 0);
+	ssize_t n = fd < 0 ? -1 : read(fd, out, STORELOCK_OWNER_MAX - 1);
+	if (fd >= 0)
+		close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	if (!out[0])
+		snprintf(out, STORELOCK_OWNER_MAX, "another server");
+}
+
+/* The name still leads to the file fd has open. */
+static bool still_named(int dirfd, const char *path, int fd)
+{
+	struct stat a, b;
+	return fstat(fd, &a) == 0 && fstatat(dirfd, path, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/* The partial's data file, opened (or held) and locked. Between our open and
+ * our lock its holder may have published or deleted it, so once locked we
+ * check that the name is still this file; as only a holder renames or
+ * unlinks a partial, the answer can't change after that. */
+static int open_locked(struct store *st, int held, const char *path, struct store_partial *p)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		int fd = held >= 0 ? held : open_beneath(st->partfd, path, O_RDWR | O_CREAT, 0640);
+		bool mine = held >= 0; /* already locked by this process */
+		held = -1;
+		if (fd < 0)
+			return -1;
+		if (!mine && storelock_file(fd) < 0) {
+			int saved = errno;
+			close(fd);
+			if (saved == EBUSY)
+				owner_read(st, p->id, p->owner);
+			errno = saved;
+			return -1;
+		}
+		if (still_named(st->partfd, path, fd))
+			return fd;
+		close(fd);
+	}
+	errno = EBUSY; /* it keeps changing under us: someone else is at work */
+	snprintf(p->owner, sizeof p->owner, "another server");
+	return -1;
+}
+
 int store_partial_open(struct store *st, const char *id, const char *name, uint64_t size,
                        const char *sha, struct store_partial *p)
+{
+	return store_partial_take_over(st, -1, id, name, size, sha, p);
+}
+
+/* Locked first, read after: what another node left (it may have died in
+ * the middle of a write) is what the files say now. On NFS taking the lock
+ * also makes the client drop its cached attributes, so the size is fresh. */
+int store_partial_take_over(struct store *st, int held, const char *id, const char *name,
+                            uint64_t size, const char *sha, struct store_partial *p)
 {
 	char meta[WIRE_NAME_MAX + 128], path[WIRE_TOKEN_MAX + 8];
 	struct stat sb;
@@ -301,21 +357,23 @@ int store_partial_open(struct store *st, const char *id, const char *name, uint6
 	snprintf(meta, sizeof meta, "%llu %s %s\n", (unsigned long long)size, sha[0] ? sha : "-",
 	         name);
 	snprintf(p->id, sizeof p->id, "%s", id);
+	p->owner[0] = '\0';
 	partial_path(path, sizeof path, id, "data");
-	bool same = meta_matches(st, id, meta);
-	p->fd = open_beneath(st->partfd, path, O_RDWR | O_CREAT, 0640);
+	p->fd = open_locked(st, held, path, p);
 	if (p->fd < 0)
 		return -1;
+	bool same = meta_matches(st, id, meta);
 	if (fstat(p->fd, &sb) < 0)
 		goto fail;
 	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
 		/* Not a file of ours alone (a hard link someone planted): writing
 		 * would reach the other name. Drop the name, make a new file. */
 		close(p->fd);
+		p->fd = -1;
 		if (unlinkat(st->partfd, path, 0) < 0)
 			return -1;
 		p->fd = open_beneath(st->partfd, path, O_RDWR | O_CREAT | O_EXCL, 0640);
-		if (p->fd < 0 || fstat(p->fd, &sb) < 0)
+		if (p->fd < 0 || storelock_file(p->fd) < 0 || fstat(p->fd, &sb) < 0)
 			goto fail;
 		same = false;
 	}
@@ -329,32 +387,42 @@ int store_partial_open(struct store *st, const char *id, const char *name, uint6
 	p->have = (uint64_t)sb.st_size;
 	if (!same && meta_write(st, id, meta) < 0)
 		goto fail;
+	owner_write(st, id);
 	return 0;
 fail:;
 	int saved = errno;
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+	if (saved == EBUSY && !p->owner[0]) /* the new file locked first by another */
+		snprintf(p->owner, sizeof p->owner, "another server");
 	errno = saved;
 	return -1;
 }
 
+/* The data file goes last: while its name is there, only its lock holder
+ * (we) can touch the rest. */
 static void partial_unlink(struct store *st, const char *id)
 {
 	char path[WIRE_TOKEN_MAX + 8];
-	partial_path(path, sizeof path, id, "data");
-	unlinkat(st->partfd, path, 0);
 	partial_path(path, sizeof path, id, "meta");
+	unlinkat(st->partfd, path, 0);
+	partial_path(path, sizeof path, id, "owner");
+	unlinkat(st->partfd, path, 0);
+	partial_path(path, sizeof path, id, "data");
 	unlinkat(st->partfd, path, 0);
 }
 
 int store_partial_publish(struct store *st, struct store_partial *p, const char *name)
 {
 	char path[WIRE_TOKEN_MAX + 8];
-	partial_path(path, sizeof path, p->id, "data");
 	/* Data first, then the name: a crash never publishes a file with holes. */
 	if (fdatasync(p->fd) < 0 && errno != EINVAL)
 		return -1;
+	/* Before the rename: after it, the name may be another upload's. */
+	partial_path(path, sizeof path, p->id, "owner");
+	unlinkat(st->partfd, path, 0);
+	partial_path(path, sizeof path, p->id, "data");
 	if (renameat(st->partfd, path, st->dirfd, name) < 0)
 		return -1;
 	partial_path(path, sizeof path, p->id, "meta");
@@ -384,10 +452,17 @@ int store_expire_partials(struct store *st, time_t ttl)
 		    fstatat(st->partfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    now - sb.st_mtime < ttl)
 			continue;
-		char id[WIRE_TOKEN_MAX + 1];
-		snprintf(id, sizeof id, "%.*s", (int)(len - 5), e->d_name);
-		partial_unlink(st, id);
-		removed++;
+		/* One being written (here or on another node) is not abandoned. */
+		int fd = open_beneath(st->partfd, e->d_name, O_RDWR, 0);
+		if (fd < 0)
+			continue;
+		if (storelock_file(fd) == 0 && still_named(st->partfd, e->d_name, fd)) {
+			char id[WIRE_TOKEN_MAX + 1];
+			snprintf(id, sizeof id, "%.*s", (int)(len - 5), e->d_name);
+			partial_unlink(st, id);
+			removed++;
+		}
+		close(fd);
 	}
 	closedir(d);
 	return removed;

@@ -6,6 +6,7 @@
 #ifndef BOTTLE_STORE_H
 #define BOTTLE_STORE_H
 
+#include "storelock.h"
 #include "wire.h"
 
 #include <stdbool.h>
@@ -22,10 +23,14 @@ struct store_file {
 	uint64_t size;
 };
 
-/* Opens (creating if needed) DIR and DIR/.bottle/partial, and locks DIR for
- * this process. NULL with errno; EBUSY when another process holds the lock,
- * whose pid is then in *holder (0 if unknown). */
-struct store *store_open(const char *dir, long *holder);
+/* Opens (creating if needed) DIR and DIR/.bottle/partial, and locks DIR
+ * (DIR/.bottle/lock): cluster NULL, for this process alone; else shared with
+ * the nodes of the cluster of that name, and them only (storelock.h). NULL
+ * with errno; EBUSY when someone else holds the lock, *holder saying who. */
+struct store *store_open(const char *dir, const char *cluster, struct storelock_holder *holder);
+/* Who this server is in the owner records of its partials (storelock_whoami);
+ * until called, its host and pid. */
+void store_set_node(struct store *st, const char *node);
 void store_close(struct store *st);
 
 /* Published files. open gives a read-only fd of a regular file, -1 with errno
@@ -53,17 +58,28 @@ struct store_partial {
 	char id[WIRE_TOKEN_MAX + 1];
 	int fd;        /* read-write, positioned nowhere: use pwrite */
 	uint64_t have; /* bytes already stored */
+	/* After EBUSY: who holds it ("node A (host h, pid 12)"), from ID.owner. */
+	char owner[STORELOCK_OWNER_MAX];
 };
-/* Opens or creates the partial `id` for name/size/sha (sha may be ""). */
+/* Opens or creates the partial `id` for name/size/sha (sha may be ""), with
+ * an exclusive lock on it that lasts until p->fd is closed; what it holds is
+ * read from the files, never remembered. -1 with errno; EBUSY when another
+ * open file holds the lock (another node, or another upload here): p->owner
+ * says who. */
 int store_partial_open(struct store *st, const char *id, const char *name, uint64_t size,
                        const char *sha, struct store_partial *p);
+/* The same, taking over held: the locked fd of this partial that another
+ * upload of this process opened (it must not use or close it any more).
+ * The lock passes on without a moment in which a node could take it. */
+int store_partial_take_over(struct store *st, int held, const char *id, const char *name,
+                            uint64_t size, const char *sha, struct store_partial *p);
 /* Moves the finished partial into place as `name` (atomically replacing any
  * older file of that name) and forgets its metadata. The data reaches the
  * disk before the rename, and the rename before this returns. */
 int store_partial_publish(struct store *st, struct store_partial *p, const char *name);
 /* Deletes a partial and its metadata. */
 void store_partial_remove(struct store *st, struct store_partial *p);
-/* Deletes partials untouched for ttl seconds; returns how many. */
+/* Deletes partials untouched for ttl seconds that nobody holds; returns how many. */
 int store_expire_partials(struct store *st, time_t ttl);
 
 #endif

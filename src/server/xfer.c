@@ -11,6 +11,7 @@
  * reply that overflows the output queue only marks the connection closed, so
  * the code after any conn_ok/conn_err here still holds a live transfer. */
 #include "xfer.h"
+#include "auth.h"
 #include "conn.h"
 #include "files.h"
 #include "log.h"
@@ -209,12 +210,24 @@ static void upload_untrack(struct xfer *x)
 		x->next->prev = x->prev;
 }
 
-static struct conn *upload_owner(struct xfer_env *env, const char *token)
+/* The upload of this process that holds the token's partial, its
+ * connection alive or already closed (not reaped yet, the lock still held). */
+static struct xfer *upload_owner(struct xfer_env *env, const char *token)
 {
 	for (struct xfer *x = env->uploads; x; x = x->next)
-		if (conn_alive(x->conn) && strcmp(x->part.id, token) == 0)
-			return x->conn;
+		if (x->part.fd >= 0 && strcmp(x->part.id, token) == 0)
+			return x;
 	return NULL;
+}
+
+/* The superseded upload gives up its partial's descriptor, and with it the
+ * lock (storelock.h): the newcomer goes on with no gap another node could
+ * fall into. The old one touches it no more (its connection is closed). */
+static int upload_hand_over(struct xfer *old)
+{
+	int fd = old->part.fd;
+	old->part.fd = old->fd = -1;
+	return fd;
 }
 
 /* An id of its own for an upload without a token. Random where the kernel
@@ -285,14 +298,17 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 		upload_refuse(c, "file too large (limit %s bytes)", limit);
 		return;
 	}
+	/* An account's token names a partial of its own: no other account can
+	 * continue, replace or take it over. */
+	auth_partial_id(c, u.token);
 	/* The token is the client's secret, so a second connection with it is that
 	 * client coming back over a new link while the server still believes in the
 	 * old one (a dead link not yet detected). The newcomer takes over. */
-	struct conn *old = u.token[0] ? upload_owner(env, u.token) : NULL;
-	if (old) {
+	struct xfer *old = u.token[0] ? upload_owner(env, u.token) : NULL;
+	if (old && conn_alive(old->conn)) {
 		log_info("upload %s: resumed from %s; dropping the old connection %s", u.name,
-		         c->peer, old->peer);
-		conn_close(old, END_SUPERSEDED);
+		         c->peer, old->conn->peer);
+		conn_close(old->conn, END_SUPERSEDED);
 	}
 	if (u.sha[0] && already_stored(c, &u))
 		return;
@@ -301,9 +317,19 @@ void xfer_cmd_upload(struct conn *c, const char *arg, size_t len)
 	if (x->anonymous)
 		anonymous_id(u.token);
 	snprintf(x->sha_want, sizeof x->sha_want, "%s", u.sha);
-	if (store_partial_open(store_of(c), u.token, u.name, u.size, u.sha, &x->part) < 0) {
-		log_error("upload %s: cannot open partial: %s", u.name, strerror(errno));
-		upload_refuse(c, "storage error: %s", strerror(errno));
+	int held = old ? upload_hand_over(old) : -1;
+	if (store_partial_take_over(store_of(c), held, u.token, u.name, u.size, u.sha, &x->part) <
+	    0) {
+		if (errno == EBUSY) {
+			/* Another node writes it: the client comes back in a moment. */
+			log_info("upload %s from %s: its partial is held by %s; told to retry",
+			         u.name, c->peer, x->part.owner);
+			upload_refuse(c, WIRE_BUSY "upload in progress on %s; retry later",
+			              x->part.owner);
+		} else {
+			log_error("upload %s: cannot open partial: %s", u.name, strerror(errno));
+			upload_refuse(c, "storage error: %s", strerror(errno));
+		}
 		xfer_free(x);
 		return;
 	}

@@ -42,7 +42,6 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -182,8 +181,11 @@ static void remove_stale(void)
 		int fd = open(lock, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
+		/* The server's lock is an fcntl OFD lock (storelock.c), which
+		 * flock would not see: probe it the same way. */
+		struct flock probe = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 		if (fstat(fd, &sb) == 0 && time(NULL) - sb.st_mtime > 60 &&
-		    flock(fd, LOCK_EX | LOCK_NB) == 0)
+		    fcntl(fd, F_OFD_SETLK, &probe) == 0)
 			nftw(g.gl_pathv[i], remove_one, 16, FTW_DEPTH | FTW_PHYS);
 		close(fd);
 	}

@@ -424,7 +424,8 @@ class Cable:
         wrapper.write_text(f"#!/bin/sh\nexec ip netns exec {self.ns_a} "
                            f"{shlex.quote(BOTTLED)} \"$@\"\n")
         wrapper.chmod(0o755)
-        srv = Server(args, self.tmp_path / "data", listen=(f"{SERVER_IP}:0",),
+        # A non-loopback address: protected mode wants --open (or accounts).
+        srv = Server(("--open", *args), self.tmp_path / "data", listen=(f"{SERVER_IP}:0",),
                      binary=str(wrapper))
         self.servers.append(srv)
         m = srv.wait_log(rf"listening on {re.escape(SERVER_IP)}:(\d+)", timeout=10)

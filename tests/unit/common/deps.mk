@@ -11,3 +11,5 @@ UNIT_DEPS_sha256  = sha256
 UNIT_LIBS_sha256  = -lcrypto
 UNIT_DEPS_utf8    = utf8
 UNIT_DEPS_size    = size
+UNIT_DEPS_tlsio   = tlsio buf xmalloc
+UNIT_LIBS_tlsio   = -lssl -lcrypto

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +26,9 @@ static struct {
 	size_t alen;
 	int errs;
 	char err[1024];
-	int firsts; /* conn_first_command calls */
+	int firsts;       /* conn_first_command calls */
+	const char *deny; /* auth_permits refuses this verb */
+	int checks;       /* auth_permits calls */
 } rec;
 
 static void record(const char *verb, struct conn *c, const char *arg, size_t len)
@@ -62,7 +65,19 @@ void conn_first_command(struct conn *c)
 	rec.firsts++;
 }
 
+/* auth.h's permission check, which this test leaves out: it refuses
+ * rec.deny, as the real one does, with its own ERR. */
+bool auth_permits(struct conn *c, const struct cmd_def *d);
 void conn_err(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool auth_permits(struct conn *c, const struct cmd_def *d)
+{
+	rec.checks++;
+	if (rec.deny && strcmp(d->name, rec.deny) == 0) {
+		conn_err(c, "permission denied: %s needs chat", d->name);
+		return false;
+	}
+	return true;
+}
 
 void conn_err(struct conn *c, const char *fmt, ...)
 {
@@ -217,6 +232,23 @@ static void test_execute_first_command_joins_but_role(void **state)
 	assert_int_equal(rec.firsts, 2);
 }
 
+/* The permission check comes before the handler, for every known verb. */
+static void test_execute_checks_permissions(void **state)
+{
+	(void)state;
+	struct conn c;
+	rec.deny = "MSG";
+	cmd_execute(&c, "MSG hello", 9);
+	assert_int_equal(rec.calls, 0);
+	assert_int_equal(rec.errs, 1);
+	assert_string_equal(rec.err, "permission denied: MSG needs chat");
+	cmd_execute(&c, "ECHO x", 6);
+	assert_int_equal(rec.calls, 1);
+	assert_int_equal(rec.checks, 2);
+	cmd_execute(&c, "BOGUS", 5); /* unknown: nothing to check */
+	assert_int_equal(rec.checks, 2);
+}
+
 static void test_execute_raw_argument(void **state)
 {
 	struct conn c;
@@ -336,6 +368,7 @@ int main(void)
 		cmocka_unit_test_setup(test_find_case_insensitive, reset),
 		cmocka_unit_test_setup(test_find_unknown, reset),
 		cmocka_unit_test_setup(test_execute_dispatch, reset),
+		cmocka_unit_test_setup(test_execute_checks_permissions, reset),
 		cmocka_unit_test_setup(test_execute_raw_argument, reset),
 		cmocka_unit_test_setup(test_execute_first_command_joins_but_role, reset),
 		cmocka_unit_test_setup(test_execute_unknown, reset),

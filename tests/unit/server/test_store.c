@@ -78,8 +78,8 @@ static int setup(void **state)
 	if (!mkdtemp(fx->root))
 		return -1;
 	snprintf(fx->dir, sizeof fx->dir, "%.63s/data", fx->root);
-	long holder = -1;
-	fx->st = store_open(fx->dir, &holder);
+	struct storelock_holder holder;
+	fx->st = store_open(fx->dir, NULL, &holder);
 	if (!fx->st)
 		return -1;
 	*state = fx;
@@ -116,17 +116,17 @@ static void test_open_makes_the_folder_and_names_the_holder(void **state)
 static void test_second_open_is_busy(void **state)
 {
 	struct fixture *fx = *state;
-	long holder = 0;
-	/* flock belongs to the open file description: the same process conflicts too. */
+	struct storelock_holder holder;
+	/* The lock belongs to the open file description: the same process conflicts too. */
 	errno = 0;
-	assert_null(store_open(fx->dir, &holder));
+	assert_null(store_open(fx->dir, NULL, &holder));
 	assert_int_equal(errno, EBUSY);
-	assert_int_equal(holder, (long)getpid());
+	assert_int_equal(holder.pid, (long)getpid());
 	/* Closed, the folder can be opened again. */
 	store_close(fx->st);
-	fx->st = store_open(fx->dir, &holder);
+	fx->st = store_open(fx->dir, NULL, &holder);
 	assert_non_null(fx->st);
-	assert_int_equal(holder, 0);
+	assert_int_equal(holder.pid, 0);
 }
 
 static void test_lock_held_by_another_process(void **state)
@@ -141,10 +141,10 @@ static void test_lock_held_by_another_process(void **state)
 	assert_true(child >= 0);
 	if (child == 0) {
 		/* Holds `other` until the parent closes the quit pipe (or dies). */
-		long h;
+		struct storelock_holder h;
 		close(ready[0]);
 		close(quit[1]);
-		struct store *st = store_open(other, &h);
+		struct store *st = store_open(other, NULL, &h);
 		char c = st ? 'y' : 'n';
 		if (write(ready[1], &c, 1) != 1)
 			_exit(2);
@@ -159,9 +159,9 @@ static void test_lock_held_by_another_process(void **state)
 	char c = 0;
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(c, 'y');
-	long holder = 0;
+	struct storelock_holder holder;
 	errno = 0;
-	struct store *st = store_open(other, &holder);
+	struct store *st = store_open(other, NULL, &holder);
 	int saved = errno;
 	close(quit[1]);
 	int status = 0;
@@ -169,10 +169,10 @@ static void test_lock_held_by_another_process(void **state)
 	close(ready[0]);
 	assert_null(st);
 	assert_int_equal(saved, EBUSY);
-	assert_int_equal(holder, (long)child);
+	assert_int_equal(holder.pid, (long)child);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	/* Its holder gone, the folder is free, and the lock names us now. */
-	st = store_open(other, &holder);
+	st = store_open(other, NULL, &holder);
 	assert_non_null(st);
 	assert_int_equal(strtol(read_file(path_in(fx, "other/.bottle/lock")), NULL, 10),
 	                 (long)getpid());
