@@ -51,7 +51,7 @@ bool account_find_token(const char *text, const char *user, const char *addr,
 		if (n == 3 && strcmp(w[0], addr) != 0)
 			continue;
 		if (n == 3 || !any) {
-			snprintf(token, ACCOUNT_TOKEN_MAX + 1, "%s", tok);
+			memcpy(token, tok, strlen(tok) + 1); /* its length was checked */
 			any = true;
 		}
 		if (n == 3)
