@@ -36,7 +36,7 @@ void history_free(struct history *h);
  * bigger than the whole byte bound is numbered, not kept. Returns its offset. */
 uint64_t history_add(struct history *h, const char *word, const char *nick, const char *text,
                      size_t len, const struct timespec *when);
-/* The same with an offset given by someone else (the cluster's, cluster.c):
+/* The same with an offset given by someone else (the cluster's, cluster_history.c):
  * offset > history_last; one that does not follow the last drops what is kept. */
 uint64_t history_add_at(struct history *h, uint64_t offset, const char *word, const char *nick,
                         const char *text, size_t len, const struct timespec *when);

@@ -30,7 +30,7 @@ struct room {
 	size_t quiet_joins, quiet_leaves; /* counted above it, for PRESENCE */
 	struct history *history;
 	char epoch[17];        /* 16 hex digits, new each run */
-	struct member *uplink; /* the other nodes (cluster.c), or NULL */
+	struct member *uplink; /* the other nodes (cluster_uplink.c), or NULL */
 	uint64_t last_id;      /* members' ids */
 };
 

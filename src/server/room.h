@@ -48,7 +48,7 @@ struct member {
 	const struct member_ops *ops;
 	char nick[NICK_MAX_BYTES + 1];
 	bool offsets; /* room messages come as "@<offset> MSG ..." */
-	bool remote;  /* stands for a member of another node (cluster.c) */
+	bool remote;  /* stands for a member of another node (cluster_peers.c) */
 	uint64_t id;  /* unique in this run, from the first reserve: replies that
 	               * come later (the cluster's) find their member by it */
 	size_t slot;  /* private: index + 1 in the room, 0 when outside */
@@ -118,7 +118,7 @@ bool room_replay_since(struct room *room, struct member *m, const char *epoch, u
 void room_broadcast(struct room *room, struct member *except, const char *head, size_t hlen,
                     const char *body, size_t blen);
 
-/* Cluster (cluster.c): the other nodes, seen as one member. The uplink is
+/* Cluster (cluster_uplink.c): the other nodes, seen as one member. The uplink is
  * told once of every event about a local member (MSG, ACTION, JOIN and LEAVE
  * whatever the room's size, NICK, FILE news) and never of one about a remote
  * member: that came from the other nodes. PRESENCE stays local. NULL: none. */
