@@ -45,8 +45,8 @@ CLIENT   = $(COMMON) $(call modules,client)
 INC_common = -Isrc/common
 INC_server = -Isrc/common -Isrc/server
 INC_client = -Isrc/common -Isrc/client
-# Tests and fuzzers may look at every side.
-INC_tests  = -Isrc/common -Isrc/server -Isrc/client
+# Tests and fuzzers may look at every side; tests/unit holds helpers the tests share.
+INC_tests  = -Isrc/common -Isrc/server -Isrc/client -Itests/unit
 side_of = $(word 2,$(subst /, ,$(1)))
 vpath %.c src/common src/server src/client
 

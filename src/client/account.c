@@ -2,6 +2,7 @@
 #include "account.h"
 #include "escape.h"
 #include "nick.h"
+#include "userfiles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,19 +20,6 @@ static struct {
 	char token[ACCOUNT_TOKEN_MAX + 1];
 } me;
 
-/* The next word of *p on its line, into out; false if none or too long. */
-static bool next_word(const char **p, char *out, size_t outsz)
-{
-	const char *s = *p + strspn(*p, " \t");
-	size_t n = strcspn(s, " \t\r\n");
-	*p = s + n;
-	if (n == 0 || n >= outsz)
-		return false;
-	memcpy(out, s, n);
-	out[n] = '\0';
-	return true;
-}
-
 bool account_find_token(const char *text, const char *user, const char *addr,
                         char token[ACCOUNT_TOKEN_MAX + 1])
 {
@@ -40,7 +28,8 @@ bool account_find_token(const char *text, const char *user, const char *addr,
 		const char *end = strchr(line, '\n'), *p = line;
 		char w[3][256];
 		int n = 0;
-		while (n < 3 && next_word(&p, w[n], sizeof w[n])) /* stops at the line's end */
+		while (n < 3 &&
+		       userfiles_next_word(&p, w[n], sizeof w[n])) /* stops at the line's end */
 			n++;
 		line = end ? end + 1 : NULL;
 		if (n == 0 || w[0][0] == '#')
@@ -58,19 +47,6 @@ bool account_find_token(const char *text, const char *user, const char *addr,
 			return true; /* this server's line wins */
 	}
 	return any;
-}
-
-static bool tokens_path(char *out, size_t len)
-{
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	int n;
-	if (xdg && xdg[0] == '/')
-		n = snprintf(out, len, "%s/bottle/tokens", xdg);
-	else if (home && home[0])
-		n = snprintf(out, len, "%s/.config/bottle/tokens", home);
-	else
-		return false;
-	return n > 0 && (size_t)n < len;
 }
 
 /* The tokens file's text, if its mode lets nobody else read it: 1, 0 when
@@ -144,7 +120,7 @@ int account_setup(const char *user, const char *addr, char err[ACCOUNT_ERR_LEN])
 		me.active = true;
 		return 0;
 	}
-	if (!tokens_path(path, sizeof path)) {
+	if (!userfiles_config_path("tokens", path, sizeof path)) {
 		snprintf(err, ACCOUNT_ERR_LEN,
 		         "no token for %s: set BOTTLE_TOKEN (no HOME for "
 		         "~/.config/bottle/tokens)",

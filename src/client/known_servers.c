@@ -1,40 +1,17 @@
 /* known_servers.c - the pinned certificates file (known_servers.h). */
 #include "known_servers.h"
+#include "userfiles.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 bool known_servers_path(char *out, size_t len)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (xdg && xdg[0] == '/')
-		n = snprintf(out, len, "%s/bottle/known_servers", xdg);
-	else if (home && home[0])
-		n = snprintf(out, len, "%s/.config/bottle/known_servers", home);
-	else
-		return false;
-	return n > 0 && (size_t)n < len;
-}
-
-/* Copies the word at *p (up to whitespace) into out; false if none or too long. */
-static bool take_word(const char **p, char *out, size_t len)
-{
-	const char *s = *p + strspn(*p, " \t");
-	size_t n = strcspn(s, " \t\r\n");
-
-	if (n == 0 || n >= len)
-		return false;
-	memcpy(out, s, n);
-	out[n] = '\0';
-	*p = s + n;
-	return true;
+	return userfiles_config_path("known_servers", out, len);
 }
 
 bool known_servers_parse(const char *line, char *server, size_t slen, char *fp, size_t flen)
@@ -43,7 +20,7 @@ bool known_servers_parse(const char *line, char *server, size_t slen, char *fp, 
 
 	if (*p == '#' || *p == '\0' || *p == '\n' || *p == '\r')
 		return false;
-	if (!take_word(&p, server, slen) || !take_word(&p, fp, flen))
+	if (!userfiles_next_word(&p, server, slen) || !userfiles_next_word(&p, fp, flen))
 		return false;
 	p += strspn(p, " \t\r\n");
 	return *p == '\0'; /* two words, nothing after them */
@@ -71,20 +48,6 @@ enum known_result known_servers_check(const char *path, const char *server, cons
 	return KNOWN_UNKNOWN;
 }
 
-/* mkdir -p of the folders above path, mode 0700 for the ones made. */
-static void make_parents(const char *path)
-{
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%s", path);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		(void)mkdir(dir, 0700); /* best effort: open says what failed */
-		*p = '/';
-	}
-}
-
 /* Lines in the file now (a last line without '\n' counts too). */
 static int count_lines(int fd)
 {
@@ -102,7 +65,7 @@ static int count_lines(int fd)
 
 int known_servers_add(const char *path, const char *server, const char *fp, int *line)
 {
-	make_parents(path);
+	(void)userfiles_make_parents(path); /* best effort: open says what failed */
 	int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;

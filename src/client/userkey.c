@@ -1,6 +1,7 @@
 /* userkey.c - the per-user resume key: find, create once, read. */
 #include "userkey.h"
 #include "sha256.h"
+#include "userfiles.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,39 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define KEY_HEX (USERKEY_LEN * 2)
 
 int userkey_path(const char *xdg_state_home, const char *home, char *out, size_t outsz)
 {
-	int n;
-
-	if (xdg_state_home && xdg_state_home[0] == '/') /* relative ones are ignored (XDG) */
-		n = snprintf(out, outsz, "%s/bottle/key", xdg_state_home);
-	else if (home && home[0])
-		n = snprintf(out, outsz, "%s/.local/state/bottle/key", home);
-	else
-		return -1;
-	return n < 0 || (size_t)n >= outsz ? -1 : 0;
-}
-
-/* mkdir -p of the folders above path, mode 0700 for those it makes. */
-static int make_parents(const char *path)
-{
-	char dir[4096];
-
-	snprintf(dir, sizeof dir, "%s", path);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return 0;
+	return userfiles_path(xdg_state_home, home, ".local/state", "key", out, outsz) ? 0 : -1;
 }
 
 static int hex_value(char c)
@@ -135,7 +110,7 @@ int userkey_load(unsigned char key[USERKEY_LEN], char err[USERKEY_ERR_LEN])
 	int rc = read_key(path, key, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (make_parents(path) < 0) {
+	if (userfiles_make_parents(path) < 0) {
 		snprintf(err, USERKEY_ERR_LEN, "cannot create the folder of %.400s: %s", path,
 		         strerror(errno));
 		return -1;

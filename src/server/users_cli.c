@@ -26,13 +26,16 @@ static int load(const char *path, struct users *users, bool missing_ok)
 	return -1;
 }
 
-static int save(const char *path, const struct users *users)
+/* Ends a change to the loaded users: saves them if it went well (ok; if not,
+ * it said why), frees them either way. 0 when saved, else -1. */
+static int save_and_free(const char *path, struct users *users, bool ok)
 {
 	char err[USERS_ERR_LEN];
-	if (users_save(path, users, err) == 0)
-		return 0;
-	fprintf(stderr, "bottled: %s\n", err);
-	return -1;
+	int rc = ok ? users_save(path, users, err) : -1;
+	if (ok && rc < 0)
+		fprintf(stderr, "bottled: %s\n", err);
+	users_free(users);
+	return rc < 0 ? -1 : 0;
 }
 
 static int add_user(const char *path, const char *name, const char *perms_arg)
@@ -50,14 +53,10 @@ static int add_user(const char *path, const char *name, const char *perms_arg)
 	}
 	if (load(path, &users, true) < 0)
 		return 1;
-	if (users_add(&users, name, perms, token, err) < 0) {
+	bool added = users_add(&users, name, perms, token, err) == 0;
+	if (!added)
 		fprintf(stderr, "bottled: %s\n", err);
-		users_free(&users);
-		return 1;
-	}
-	int rc = save(path, &users);
-	users_free(&users);
-	if (rc < 0)
+	if (save_and_free(path, &users, added) < 0)
 		return 1;
 	printf("added %s (%s) to %s; its token, shown this once:\n%s\n", name,
 	       perms_text(perms, shown), path, token);
@@ -69,14 +68,10 @@ static int remove_user(const char *path, const char *name)
 	struct users users;
 	if (load(path, &users, false) < 0)
 		return 1;
-	if (!users_remove(&users, name)) {
+	bool removed = users_remove(&users, name);
+	if (!removed)
 		fprintf(stderr, "bottled: no account '%s' in %s\n", name, path);
-		users_free(&users);
-		return 1;
-	}
-	int rc = save(path, &users);
-	users_free(&users);
-	if (rc < 0)
+	if (save_and_free(path, &users, removed) < 0)
 		return 1;
 	printf("removed %s from %s\n", name, path);
 	return 0;

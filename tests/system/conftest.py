@@ -14,6 +14,7 @@ import pytest
 from harness.clients import Client, LineChatClient, TpktClient
 from harness.env import build_is_slow
 from harness.files import MiB
+from harness.lineproc import LineProcess
 from harness.server import SANITIZER_REPORT, Server, valgrind_problem
 from harness.tmux import Tmux
 
@@ -86,19 +87,28 @@ def client(server):
     c.close()
 
 
-def _connecting(cls):
-    """A fixture body: a factory of cls clients, all closed at teardown."""
+def _closing(make):
+    """A fixture body: a factory of what make(...) returns, each closed at
+    teardown."""
     made = []
 
-    def factory(target, **kw):
-        port = target.port if isinstance(target, Server) else int(target)
-        c = cls(port, **kw)
-        made.append(c)
-        return c
+    def factory(*args, **kw):
+        obj = make(*args, **kw)
+        made.append(obj)
+        return obj
 
     yield factory
-    for c in made:
-        c.close()
+    for obj in made:
+        obj.close()
+
+
+def _port(target):
+    return target.port if isinstance(target, Server) else int(target)
+
+
+def _connecting(cls):
+    """A fixture body: a factory of cls clients, all closed at teardown."""
+    yield from _closing(lambda target, **kw: cls(_port(target), **kw))
 
 
 @pytest.fixture
@@ -120,21 +130,26 @@ def connect_line():
 
 
 @pytest.fixture
+def connect_as():
+    """Factory: connect_as(cls, server_or_port, **kwargs) for a client class of
+    the test's own (test_tls.py's TLS ones); closed at teardown."""
+    yield from _closing(lambda cls, target, **kw: cls(_port(target), **kw))
+
+
+@pytest.fixture
+def line_process():
+    """Factory: line_process(argv, env=None, cwd=None, wait=10.0) -> a
+    harness.lineproc.LineProcess; killed at teardown."""
+    yield from _closing(LineProcess)
+
+
+@pytest.fixture
 def tpkt():
     """Factory: tpkt(server_or_port, **TpktClient kwargs), set up for transfers:
     TCP_NODELAY, and ECHO as the first frame (its reply is read with the
     greeting by the first reply, and kept in first_reply).  Closed at teardown."""
-    made = []
-
-    def factory(target, first="ECHO hello", nodelay=True, **kw):
-        port = target.port if isinstance(target, Server) else int(target)
-        c = TpktClient(port, first=first, nodelay=nodelay, **kw)
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.close()
+    yield from _closing(lambda target, first="ECHO hello", nodelay=True, **kw:
+                        TpktClient(_port(target), first=first, nodelay=nodelay, **kw))
 
 
 @pytest.fixture

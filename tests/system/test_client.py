@@ -9,14 +9,11 @@ and screen content is polled with short intervals up to a deadline.
 """
 
 import os
-import queue
 import re
 import shlex
 import shutil
 import socket
 import subprocess
-import threading
-import time
 
 import pytest
 
@@ -68,67 +65,10 @@ def raw(server):
 # Script-mode bottle processes
 # --------------------------------------------------------------------------
 
-class ScriptClient:
-    """bottle with pipes for stdin/stdout: script mode."""
-
-    def __init__(self, address):
-        self.proc = subprocess.Popen(
-            [BOTTLE, address], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        self.lines = queue.Queue()
-        self.seen = []
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        for raw_line in self.proc.stdout:
-            self.lines.put(raw_line.decode("utf-8", "replace").rstrip("\n"))
-
-    def say(self, text):
-        self.proc.stdin.write(text.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def expect(self, want, timeout=WAIT):
-        """Wait for a stdout line equal to want; return it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no line {want!r}; saw {self.seen}")
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if line == want:
-                return line
-
-    def finish(self, timeout=WAIT):
-        self.proc.stdin.close()
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=WAIT)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except (OSError, ValueError):
-                pass
-
-
 @pytest.fixture
-def script_client(server):
-    made = []
-
-    def factory():
-        c = ScriptClient(addr(server))
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.kill()
+def script_client(server, line_process):
+    """Factory: bottle in script mode on server (a harness LineProcess)."""
+    return lambda: line_process([BOTTLE, addr(server)], wait=WAIT)
 
 
 # --------------------------------------------------------------------------
@@ -213,24 +153,24 @@ def test_script_clients_and_raw_client_chat(server, raw, script_client):
     a_nick = r.join_nick()
     b = script_client()
     b_nick = r.join_nick()
-    a.expect(f"* {b_nick} joined")
+    a.expect_line(f"* {b_nick} joined")
 
     a.say("hello from a")
     assert r.wait_for("MSG ") == f"MSG {a_nick} hello from a".encode()
-    b.expect(f"{a_nick}: hello from a")
+    b.expect_line(f"{a_nick}: hello from a")
 
     b.say("hi from b")
     assert r.wait_for("MSG ") == f"MSG {b_nick} hi from b".encode()
-    a.expect(f"{b_nick}: hi from b")
+    a.expect_line(f"{b_nick}: hi from b")
 
     r.send_frame("SAY two\nlines")
-    a.expect(f"{r.nick}: two")
+    a.expect_line(f"{r.nick}: two")
     indent = " " * len(f"{r.nick}: ")
-    a.expect(f"{indent}lines")
+    a.expect_line(f"{indent}lines")
 
     assert a.finish() == 0
     assert r.wait_for("LEAVE ") == f"LEAVE {a_nick} quit".encode()
-    b.expect(f"* {a_nick} left (quit)")
+    b.expect_line(f"* {a_nick} left (quit)")
 
 
 def test_script_escapes_terminal_sequences(server, raw, script_client):
@@ -238,7 +178,7 @@ def test_script_escapes_terminal_sequences(server, raw, script_client):
     s = script_client()
     r.join_nick()
     r.send_frame(b"SAY \x1b[31mred\x1b[0m and \x07bell")
-    s.expect(f"{r.nick}: \\x1b[31mred\\x1b[0m and \\x07bell")
+    s.expect_line(f"{r.nick}: \\x1b[31mred\\x1b[0m and \\x07bell")
 
 
 def test_script_eof_waits_for_replies_then_quits(server, raw):

@@ -16,7 +16,6 @@ started here are stopped by PID.
 
 import hashlib
 import os
-import queue
 import re
 import shlex
 import shutil
@@ -25,7 +24,6 @@ import socket
 import ssl
 import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -99,80 +97,6 @@ def known_servers(env):
 def need_openssl():
     if not shutil.which("openssl"):
         pytest.skip("the openssl command is not installed")
-
-
-class LineProcess:
-    """A process whose stdout is read line by line by a thread (a script-mode
-    bottle, openssl s_client): say() to stdin, expect() a line."""
-
-    def __init__(self, argv, env=None, cwd=None):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, cwd=cwd)
-        self.lines = queue.Queue()
-        self.seen = []
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        for raw in self.proc.stdout:
-            self.lines.put(raw.decode("utf-8", "replace").rstrip("\r\n"))
-
-    def say(self, text):
-        self.proc.stdin.write(text.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def expect(self, pattern, timeout=WAIT):
-        """The first stdout line matching the regex (searched); fails at the deadline."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no line /{pattern}/; saw {self.seen}")
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            m = re.search(pattern, line)
-            if m:
-                return m
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=WAIT)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            try:
-                f.close()
-            except (OSError, ValueError):
-                pass
-
-
-@pytest.fixture
-def processes():
-    made = []
-
-    def factory(argv, **kw):
-        p = LineProcess([str(a) for a in argv], **kw)
-        made.append(p)
-        return p
-
-    yield factory
-    for p in made:
-        p.stop()
-
-
-@pytest.fixture
-def tls_clients():
-    made = []
-
-    def factory(cls, port, **kw):
-        c = cls(port, **kw)
-        made.append(c)
-        return c
-
-    yield factory
-    for c in made:
-        c.close()
 
 
 # --------------------------------------------------------------------------
@@ -251,14 +175,14 @@ def test_cert_without_key_is_a_usage_error(tmp_path):
 # The protocol inside TLS
 # --------------------------------------------------------------------------
 
-def test_python_ssl_speaks_both_framings(make_server, tls_clients):
+def test_python_ssl_speaks_both_framings(make_server, connect_as):
     srv = tls_server(make_server)
-    line = tls_clients(TlsLine, srv.tls_port)
+    line = connect_as(TlsLine, srv.tls_port)
     assert line.greeting().startswith("OK bottled")
     assert line.cmd("ECHO over tls") == "OK over tls"
     assert line.cmd("NICK Lina") == "OK Lina"
 
-    tp = tls_clients(TlsTpkt, srv.tls_port, first=b"NICK Tom")
+    tp = connect_as(TlsTpkt, srv.tls_port, first=b"NICK Tom")
     assert tp.hello() == "OK Tom"
     assert tp.cmd(b"ECHO framed") == "OK framed"
     assert line.cmd("SAY hello tom") == "OK"
@@ -273,13 +197,13 @@ def test_python_ssl_speaks_both_framings(make_server, tls_clients):
     assert tp.cmd(b"DOWNLOAD t.bin").startswith(f"OK {len(data)}")
     assert tp.recv_data(len(data))[0] == sha
     # Line mode, as nc does it: the bytes right behind the command, ...
-    up = tls_clients(TlsLine, srv.tls_port)
+    up = connect_as(TlsLine, srv.tls_port)
     up.send(f"UPLOAD l.bin {len(data)}\n".encode() + data)
     assert up.reply() == "OK 0"
     assert up.reply(timeout=10).startswith("OK")
     assert (Path(srv.data_dir) / "l.bin").read_bytes() == data
     # ... and a download: the reply line, then the raw bytes until the server closes.
-    dl = tls_clients(TlsLine, srv.tls_port)
+    dl = connect_as(TlsLine, srv.tls_port)
     dl.send("DOWNLOAD t.bin\n")
     assert dl.reply().startswith(f"OK {len(data)}")
     h = hashlib.sha256()
@@ -308,18 +232,18 @@ def test_plaintext_on_the_tls_port_is_told_and_closed(make_server):
 
 
 def test_chat_tls_bottle_plain_bottle_and_s_client(make_server, tmp_path, user_env,
-                                                   processes):
+                                                   line_process):
     need_openssl()
     srv = tls_server(make_server)
     tls_addr, plain_addr = f"127.0.0.1:{srv.tls_port}", f"127.0.0.1:{srv.port}"
-    carol = processes(["openssl", "s_client", "-quiet", "-connect", tls_addr])
+    carol = line_process(["openssl", "s_client", "-quiet", "-connect", tls_addr])
     carol.expect(r"^OK bottled .* you are Guest\d+")
     carol.say("NICK Carol")
     carol.expect(r"^OK Carol$")
-    alice = processes([BOTTLE, "--tls", "--nick", "Alice", tls_addr], env=user_env,
-                      cwd=tmp_path)
+    alice = line_process([BOTTLE, "--tls", "--nick", "Alice", tls_addr], env=user_env,
+                         cwd=tmp_path)
     carol.expect(r"^NICK Guest\d+ Alice$")
-    bob = processes([BOTTLE, "--nick", "Bob", plain_addr], env=user_env, cwd=tmp_path)
+    bob = line_process([BOTTLE, "--nick", "Bob", plain_addr], env=user_env, cwd=tmp_path)
     carol.expect(r"^NICK Guest\d+ Bob$")
 
     alice.say("hello from tls")
@@ -460,7 +384,7 @@ def test_known_servers_follows_xdg_config_home(make_server, tmp_path, user_env):
 # Handshakes that never finish
 # --------------------------------------------------------------------------
 
-def test_handshake_flood_is_cut_and_does_not_stall_others(make_server, tls_clients):
+def test_handshake_flood_is_cut_and_does_not_stall_others(make_server, connect_as):
     srv = tls_server(make_server, "--tls-handshake-timeout", "2")
     mark = srv.log_mark()
     idle = []
@@ -470,7 +394,7 @@ def test_handshake_flood_is_cut_and_does_not_stall_others(make_server, tls_clien
             if i % 2:
                 s.sendall(b"\x16\x03\x01\x02\x00\x01")  # the start of a ClientHello
             idle.append(s)
-        c = tls_clients(TlsLine, srv.tls_port)
+        c = connect_as(TlsLine, srv.tls_port)
         c.greeting()
         for _ in range(5):
             t0 = time.monotonic()

@@ -9,6 +9,7 @@
     files     random files, SHA-256
     proc      /proc: descriptors, RSS, CPU time
     tmux      bottle on a real terminal
+    lineproc  a program on pipes, read line by line (script-mode bottle)
     latency   the ECHO pinger and its percentiles
 
 conftest.py holds the fixtures; tests import what they use from these

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "known_servers.h"
+#include "tmpdir.h"
 
 #define FP_A "SHA256:AA:BB"
 #define FP_B "SHA256:CC:DD"
@@ -23,16 +24,13 @@ static char dir[64];
 static int make_dir(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/known-XXXXXX");
-	return mkdtemp(dir) ? 0 : -1;
+	return tmpdir_make(dir, sizeof dir, "test_known_servers");
 }
 
 static int remove_dir(void **state)
 {
-	char cmd[128];
 	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tmpdir_remove(dir);
 }
 
 static void write_file(const char *path, const char *text)

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "tmpdir.h"
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -73,9 +73,7 @@ static int setup(void **state)
 	static struct fixture fixture;
 	struct fixture *fx = &fixture;
 	memset(fx, 0, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
-	snprintf(fx->root, sizeof fx->root, "%s/test_store.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(fx->root))
+	if (tmpdir_make(fx->root, sizeof fx->root, "test_store") < 0)
 		return -1;
 	snprintf(fx->dir, sizeof fx->dir, "%.63s/data", fx->root);
 	struct storelock_holder holder;
@@ -86,19 +84,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 	store_close(fx->st);
-	return nftw(fx->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(fx->root);
 }
 
 /* ---- the folder lock ---- */

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "tmpdir.h"
 
 #define TOKEN "token-0001"
 
@@ -33,27 +33,16 @@ struct fixture {
 static int setup(void **state)
 {
 	static struct fixture fixture;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(fixture.dir, sizeof fixture.dir, "%s/test_storelock.XXXXXX",
-	         tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(fixture.dir))
+	if (tmpdir_make(fixture.dir, sizeof fixture.dir, "test_storelock") < 0)
 		return -1;
 	*state = &fixture;
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
 static int teardown(void **state)
 {
 	struct fixture *fx = *state;
-	return nftw(fx->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tmpdir_remove(fx->dir);
 }
 
 static struct store *open_as(const struct fixture *fx, const char *cluster, const char *node)
