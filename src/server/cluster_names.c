@@ -124,14 +124,12 @@ static void on_claim(redisAsyncContext *ac, void *reply, void *priv)
 			         r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
 		struct member *m = member_by_id(cl, k->member_id);
 		if (k->answered) {
-			/* Too late: the name was decided here meanwhile, or its member
-			 * left. Won: give it back unless someone here holds it (else it
-			 * is held by nobody, renewed by every heartbeat). Lost: the
-			 * clash rule, as after a relink. */
+			/* Too late: the name was decided here meanwhile (the uplink
+			 * claims it again, and a loss gets the clash rule there), or
+			 * its member left: a name won now would be held by nobody, so
+			 * it goes back unless someone here holds it. */
 			if (res == CLUSTER_CLAIMED)
 				cluster_names_release(cl, k->nick, k->len);
-			else if (res == CLUSTER_TAKEN)
-				lose_name(cl, k->member_id, k->nick);
 		} else if (k->done && m)
 			k->done(m, res, k->nick, k->len);
 		else if (k->done && res == CLUSTER_CLAIMED)
