@@ -17,11 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* clang-format 14 takes (p) for a cast. */
-/* clang-format off */
-#define container_of(p, type, field) ((type *)((char *)(p) - offsetof(type, field)))
-/* clang-format on */
-
 /* Private replies up to this size are copied into the queue's tail block, so a
  * burst of pipelined replies goes out in one writev slot instead of one each.
  * Broadcasts are never copied: every receiver references the one encoding. */
@@ -49,9 +44,6 @@ static const struct {
 
 const char *conn_end_text(enum conn_end why) { return end_texts[why].log; }
 const char *conn_leave_text(enum conn_end why) { return end_texts[why].leave; }
-
-static void conn_deliver(struct member *m, struct room_msg *msg);
-static const struct member_ops conn_member_ops = { .deliver = conn_deliver };
 
 struct conn *conn_new(struct conn_env *env, int fd, const struct sockaddr_storage *peer)
 {
@@ -270,20 +262,6 @@ void conn_err(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void conn_deliver(struct member *m, struct room_msg *msg)
-{
-	struct conn *c = container_of(m, struct conn, member);
-	if (c->state != CONN_OPEN)
-		return;
-	if (c->stream)
-		return; /* chat never enters a transfer's byte stream (docs/protocol.md) */
-	if (c->seed) {
-		seed_deliver(c, msg); /* its own sentences: rendered for this member */
-		return;
-	}
-	conn_send_shared(c, room_msg_encoded(msg, c->framer.kind, m->offsets));
-}
-
 static void update_write_interest(struct conn *c, bool want)
 {
 	int mask = loop_get_mask(c->env->loop, c->fd);
@@ -358,63 +336,6 @@ void conn_greet_seed(struct conn *c)
 {
 	c->seed = true;
 	conn_greet(c, FRAMING_TPKT);
-}
-
-void conn_enter_chat(struct conn *c, bool replay)
-{
-	if (c->state != CONN_OPEN || room_has(&c->member) || !(c->perms & PERM_CHAT))
-		return;
-	if (!c->member.nick[0])
-		room_reserve(c->env->room, &c->member);
-	c->join_pending = false;
-	if (c->env->entering)
-		c->env->entering(c);
-	room_enter(c->env->room, &c->member, replay);
-}
-
-void conn_leave_chat(struct conn *c)
-{
-	c->join_pending = false;
-	room_step_out(c->env->room, &c->member, "quit");
-}
-
-/* The host part of "host:port" or "[v6]:port". */
-static size_t host_len(const char *peer)
-{
-	const char *colon = strrchr(peer, ':');
-	return colon ? (size_t)(colon - peer) : strlen(peer);
-}
-
-bool conn_speak_for(struct conn *c, const char *nick, size_t len)
-{
-	struct member *m = room_find(c->env->room, nick, len);
-	if (!m || m->ops != &conn_member_ops)
-		return false;
-	const struct conn *chat = container_of(m, struct conn, member);
-	size_t n = host_len(c->peer);
-	if (n != host_len(chat->peer) || memcmp(c->peer, chat->peer, n) != 0)
-		return false;
-	free(c->credit);
-	c->credit = xstrdup(m->nick);
-	return true;
-}
-
-const char *conn_credit(const struct conn *c)
-{
-	return c->credit ? c->credit : c->member.nick[0] ? c->member.nick : "someone";
-}
-
-bool conn_in_chat(const struct conn *c) { return room_has(&c->member); }
-
-struct conn *conn_of_member(struct member *m)
-{
-	return m->ops == &conn_member_ops ? container_of(m, struct conn, member) : NULL;
-}
-
-void conn_first_command(struct conn *c)
-{
-	if (c->join_pending)
-		conn_enter_chat(c, true);
 }
 
 void conn_on_greeting_timer(struct loop *loop, struct loop_timer *t, void *data)

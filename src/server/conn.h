@@ -162,6 +162,9 @@ void conn_greet(struct conn *c, enum framing_kind kind);
 /* A connection from a --seed-listen listener, at once on accept: TPKT in the
  * seed's dialect (seed.h), greeted first and in the room at once. */
 void conn_greet_seed(struct conn *c);
+/* (conn_chat.c) The room's side of a connection: conn_new gives each one
+ * these ops, and conn_of_member tells a connection from other members. */
+extern const struct member_ops conn_member_ops;
 /* The chat side of ROLE: enter the room now (if not in it: a fresh name if the
  * old one was given back; `replay`: with the history a newcomer gets), or
  * leave it (telling the others if it had entered). */
